@@ -1,0 +1,81 @@
+// emoe generate: stream a continuation of a prompt and report prefill/decode speed.
+#include <cstdio>
+
+#include "app/cli/cli_common.h"
+#include "app/cli/commands.h"
+#include "core/common/json_writer.h"
+#include "core/engine/generator.h"
+
+namespace emoe::cli {
+
+void declare_generate(CommandSpec& spec) {
+  spec.required_option("model", 'm', "MODEL", "GGUF model file")
+      .required_option("prompt", 'p', "TEXT", "prompt text")
+      .option("n-predict", 'n', "N", "tokens to generate", "64")
+      .flag("ignore-eos", "keep generating after the end-of-sequence token")
+      .flag("special", "parse special-token texts such as <s> in the prompt")
+      .flag("json", "print one JSON object instead of streaming");
+  declare_engine_options(spec);
+  declare_sampling_options(spec);
+}
+
+Status run_generate(const ParsedArgs& args) {
+  auto n_predict = args.get_int("n-predict", 0, 1 << 24);
+  if (!n_predict.ok()) return n_predict.status();
+  auto eopts = engine_options(args);
+  if (!eopts.ok()) return eopts.status();
+  auto sampling = sampling_options(args);
+  if (!sampling.ok()) return sampling.status();
+  auto prompt_text = args.get_string("prompt");
+  if (!prompt_text.ok()) return prompt_text.status();
+  auto model = load_model(args);
+  if (!model.ok()) return model.status();
+  auto engine = engine::Engine::create(**model, *eopts);
+  if (!engine.ok()) return engine.status();
+  auto seq = (*engine)->new_sequence();
+  if (!seq.ok()) return seq.status();
+
+  const tokenizer::Tokenizer& tok = (*model)->tokenizer();
+  const std::vector<int32_t> prompt = tok.encode(*prompt_text, true, args.flag("special"));
+  const bool json = args.flag("json");
+  engine::GenerateOptions gopts;
+  gopts.max_new_tokens = static_cast<int32_t>(*n_predict);
+  gopts.sampling = *sampling;
+  gopts.stop_at_eos = !args.flag("ignore-eos");
+  gopts.cancel = &interrupt_flag();
+  if (!json) {
+    std::fputs(prompt_text->c_str(), stdout);
+    std::fflush(stdout);
+  }
+  auto on_token = [&](int32_t id) {
+    if (!json) {
+      std::fputs(tok.token_to_piece(id, false).c_str(), stdout);
+      std::fflush(stdout);
+    }
+    return true;
+  };
+  auto r = engine::generate(**engine, *seq, prompt, gopts, on_token);
+  if (!r.ok()) return r.status();
+
+  const double prefill_tok_s = r->prefill_seconds > 0 ? r->prompt_tokens / r->prefill_seconds : 0;
+  const double decode_tok_s = r->decode_seconds > 0 ? r->decode_steps / r->decode_seconds : 0;
+  if (json) {
+    JsonWriter j;
+    j.begin_object().key("prompt_tokens").array(prompt);
+    j.key("generated_tokens").array(r->generated);
+    j.key("text").value(tok.decode(r->generated, true, false));
+    j.key("stop").value(engine::stop_reason_name(r->stop));
+    j.key("prefill_tok_s").value(prefill_tok_s).key("decode_tok_s").value(decode_tok_s);
+    j.end_object();
+    std::printf("%s\n", j.str().c_str());
+  } else {
+    std::printf("\n");
+    std::fprintf(stderr,
+                 "\nprompt: %lld tokens, %.1f tok/s | decode: %lld steps, %.1f tok/s | stop: %s\n",
+                 (long long)r->prompt_tokens, prefill_tok_s, (long long)r->decode_steps,
+                 decode_tok_s, engine::stop_reason_name(r->stop));
+  }
+  return Status::ok();
+}
+
+}  // namespace emoe::cli

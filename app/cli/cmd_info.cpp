@@ -1,0 +1,124 @@
+// emoe info: what a GGUF file holds, and what this engine makes of it. Metadata and tensors
+// print even when the architecture or a tensor type is unsupported.
+#include <cstdio>
+#include <string>
+
+#include "app/cli/cli_common.h"
+#include "app/cli/commands.h"
+#include "core/common/json_writer.h"
+#include "core/gguf/gguf_file.h"
+#include "core/model/model.h"
+
+namespace emoe::cli {
+namespace {
+
+std::string shape(const std::vector<int64_t>& ne) {
+  std::string s;
+  for (size_t i = 0; i < ne.size(); ++i) s += (i ? " x " : "") + std::to_string(ne[i]);
+  return s;
+}
+
+void print_text(const gguf::GgufFile& f, const model::Model* m, const Status& load) {
+  std::printf("file:        %s\n", f.path().c_str());
+  std::printf("gguf:        v%u, %zu metadata keys, %zu tensors, alignment %llu, %s\n",
+              f.version(), f.metadata().size(), f.tensors().size(),
+              static_cast<unsigned long long>(f.alignment()), human_bytes(f.file_size()).c_str());
+  std::printf("\nmetadata:\n");
+  for (const auto& [k, v] : f.metadata()) {
+    std::printf("  %-44s %s\n", k.c_str(), v.to_display_string().c_str());
+  }
+  if (m) {
+    const model::ModelConfig& c = m->config();
+    const model::ModelWeights& w = m->weights();
+    const tokenizer::Vocab& voc = m->tokenizer().vocab();
+    std::printf("\nmodel:       %s%s%s\n", c.arch.c_str(), c.name.empty() ? "" : ", ",
+                c.name.c_str());
+    std::printf(
+        "hparams:     n_vocab %lld, n_ctx_train %lld, n_embd %lld, n_layer %lld, n_head %lld, "
+        "n_head_kv %lld, n_embd_head %lld, n_rot %lld, n_ff %lld, n_ff_exp %lld, n_expert %lld, "
+        "n_expert_used %lld, rope_freq_base %g, rms_eps %g\n",
+        (long long)c.n_vocab, (long long)c.n_ctx_train, (long long)c.n_embd,
+        (long long)c.n_layer, (long long)c.n_head, (long long)c.n_head_kv,
+        (long long)c.n_embd_head, (long long)c.n_rot, (long long)c.n_ff, (long long)c.n_ff_exp,
+        (long long)c.n_expert, (long long)c.n_expert_used, c.rope_freq_base, c.rms_eps);
+    std::printf("tokenizer:   %s (pre %s), %d tokens, bos %d, eos %d, unk %d, add_bos %s\n",
+                voc.model.c_str(), voc.pre.c_str(), voc.size(), voc.bos, voc.eos, voc.unk,
+                voc.add_bos ? "yes" : "no");
+    std::printf("weights:     dense %s, experts %s", human_bytes(w.dense_bytes).c_str(),
+                human_bytes(w.expert_bytes).c_str());
+    if (c.is_moe()) {
+      std::printf(" (%lld x %lld experts, %s per expert)", (long long)c.n_layer,
+                  (long long)c.n_expert, human_bytes(w.bytes_per_expert(0)).c_str());
+      std::printf(", experts are %.1f%% of all weights",
+                  100.0 * static_cast<double>(w.expert_bytes) /
+                      static_cast<double>(w.expert_bytes + w.dense_bytes));
+    }
+    std::printf("\n");
+  } else {
+    std::printf("\nnot loadable by this engine: %s\n", load.message().c_str());
+  }
+  std::printf("\ntensors:\n  %-32s %-6s %-22s %12s\n", "name", "type", "shape", "bytes");
+  for (const gguf::TensorInfo& t : f.tensors()) {
+    std::printf("  %-32s %-6s %-22s %12llu\n", t.name.c_str(),
+                std::string(kernels::type_name(t.type)).c_str(), shape(t.ne).c_str(),
+                static_cast<unsigned long long>(t.n_bytes));
+  }
+}
+
+void print_json(const gguf::GgufFile& f, const model::Model* m, const Status& load) {
+  JsonWriter j;
+  j.begin_object().key("file").value(f.path()).key("gguf_version").value(int64_t{f.version()});
+  j.key("file_bytes").value(f.file_size()).key("loadable").value(m != nullptr);
+  if (!m) j.key("error").value(load.message());
+  j.key("metadata").begin_object();
+  for (const auto& [k, v] : f.metadata()) j.key(k).value(v.to_display_string(16));
+  j.end_object();
+  if (m) {
+    const model::ModelConfig& c = m->config();
+    const model::ModelWeights& w = m->weights();
+    j.key("arch").value(c.arch).key("hparams").begin_object();
+    j.key("n_vocab").value(c.n_vocab).key("n_ctx_train").value(c.n_ctx_train);
+    j.key("n_embd").value(c.n_embd).key("n_layer").value(c.n_layer);
+    j.key("n_head").value(c.n_head).key("n_head_kv").value(c.n_head_kv);
+    j.key("n_embd_head").value(c.n_embd_head).key("n_rot").value(c.n_rot);
+    j.key("n_ff").value(c.n_ff).key("n_ff_exp").value(c.n_ff_exp);
+    j.key("n_expert").value(c.n_expert).key("n_expert_used").value(c.n_expert_used);
+    j.key("rope_freq_base").value(double{c.rope_freq_base});
+    j.key("rms_eps").value(double{c.rms_eps});
+    j.end_object();
+    j.key("tokenizer").begin_object().key("model").value(m->tokenizer().vocab().model);
+    j.key("n_tokens").value(int64_t{m->tokenizer().vocab().size()}).end_object();
+    j.key("dense_bytes").value(w.dense_bytes).key("expert_bytes").value(w.expert_bytes);
+    j.key("bytes_per_expert").value(w.bytes_per_expert(0));
+  }
+  j.key("tensors").begin_array();
+  for (const gguf::TensorInfo& t : f.tensors()) {
+    j.begin_object().key("name").value(t.name).key("type").value(kernels::type_name(t.type));
+    j.key("ne").array(t.ne).key("bytes").value(t.n_bytes).key("offset").value(t.offset);
+    j.end_object();
+  }
+  j.end_array().end_object();
+  std::printf("%s\n", j.str().c_str());
+}
+
+}  // namespace
+
+void declare_info(CommandSpec& spec) {
+  spec.positional("MODEL", "GGUF file").flag("json", "print one JSON object");
+}
+
+Status run_info(const ParsedArgs& args) {
+  const std::string& path = args.positionals().at(0);
+  auto file = gguf::GgufFile::open(path);
+  if (!file.ok()) return file.status();
+  auto model = model::Model::load(path);
+  const model::Model* m = model.ok() ? model->get() : nullptr;
+  if (args.flag("json")) {
+    print_json(**file, m, model.status());
+  } else {
+    print_text(**file, m, model.status());
+  }
+  return Status::ok();
+}
+
+}  // namespace emoe::cli

@@ -1,0 +1,74 @@
+// emoe mkmodel: a synthetic Mixtral-style GGUF with seeded weights and the project's own
+// vocabulary, loadable by this engine and by llama.cpp.
+#include <cstdio>
+
+#include "app/cli/cli_common.h"
+#include "app/cli/commands.h"
+#include "core/model/model_builder.h"
+
+namespace emoe::cli {
+
+void declare_mkmodel(CommandSpec& spec) {
+  spec.required_option("out", 'o', "FILE", "output GGUF file")
+      .option("arch", 0, "ARCH", "architecture (llama)", "llama")
+      .option("layers", 0, "N", "transformer blocks", "4")
+      .option("embd", 0, "N", "embedding width", "128")
+      .option("heads", 0, "N", "attention heads", "4")
+      .option("kv-heads", 0, "N", "key/value heads (grouped-query attention)", "2")
+      .option("experts", 0, "N", "experts per layer; 0 makes a dense model", "8")
+      .option("top-k", 0, "K", "experts used per token", "2")
+      .option("ff", 0, "N", "feed-forward width of one expert", "256")
+      .option("vocab", 0, "N", "vocabulary size (built by the project)", "4096")
+      .option("ctx", 0, "N", "training context length written to the file", "2048")
+      .option("type", 0, "TYPE", "weight type: f32, f16, q8_0 or q4_0", "f32")
+      .option("seed", 's', "S", "weight seed", "1");
+}
+
+Status run_mkmodel(const ParsedArgs& args) {
+  auto arch = args.get_choice("arch", {"llama"});
+  if (!arch.ok()) return arch.status();
+  auto type = args.get_choice("type", {"f32", "f16", "q8_0", "q4_0"});
+  if (!type.ok()) return type.status();
+  model::SyntheticModelSpec spec;
+  struct IntField {
+    const char* name;
+    int64_t* field;
+    int64_t min, max;
+  };
+  const IntField fields[] = {
+      {"layers", &spec.n_layer, 1, 1024},       {"embd", &spec.n_embd, 32, 1 << 16},
+      {"heads", &spec.n_head, 1, 1024},         {"kv-heads", &spec.n_head_kv, 1, 1024},
+      {"experts", &spec.n_expert, 0, 1024},     {"top-k", &spec.n_expert_used, 0, 1024},
+      {"ff", &spec.n_ff, 1, 1 << 20},           {"vocab", &spec.n_vocab, 300, 1 << 20},
+      {"ctx", &spec.n_ctx, 16, 1 << 22},
+  };
+  for (const IntField& f : fields) {
+    auto v = args.get_int(f.name, f.min, f.max);
+    if (!v.ok()) return v.status();
+    *f.field = *v;
+  }
+  if (spec.n_expert == 0) spec.n_expert_used = 0;
+  auto seed = args.get_uint64("seed");
+  if (!seed.ok()) return seed.status();
+  spec.seed = *seed;
+  spec.weight_type = *kernels::type_from_name(*type);
+  auto out = args.get_string("out");
+  if (!out.ok()) return out.status();
+
+  int last = -1;
+  auto progress = [&last](double fraction) {
+    const int pct = static_cast<int>(fraction * 100.0);
+    if (pct != last) {
+      last = pct;
+      std::fprintf(stderr, "\rmkmodel: %3d%%", pct);
+    }
+    return !interrupt_flag().load();
+  };
+  Status st = model::write_synthetic_model(spec, *out, progress);
+  std::fprintf(stderr, "\n");
+  if (!st.is_ok()) return st;
+  std::printf("wrote %s\n", out->c_str());
+  return Status::ok();
+}
+
+}  // namespace emoe::cli

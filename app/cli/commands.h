@@ -1,0 +1,31 @@
+// The `emoe` subcommands. Each declares its options and runs; run() returns a Status whose
+// message main() prints as the one-line error.
+#pragma once
+
+#include "app/cli/cli_args.h"
+
+namespace emoe::cli {
+
+struct Command {
+  const char* name;
+  const char* summary;
+  void (*declare)(CommandSpec& spec);
+  Status (*run)(const ParsedArgs& args);
+};
+
+void declare_info(CommandSpec&);
+Status run_info(const ParsedArgs&);
+void declare_generate(CommandSpec&);
+Status run_generate(const ParsedArgs&);
+void declare_logits(CommandSpec&);
+Status run_logits(const ParsedArgs&);
+void declare_trace(CommandSpec&);
+Status run_trace(const ParsedArgs&);
+void declare_perplexity(CommandSpec&);
+Status run_perplexity(const ParsedArgs&);
+void declare_mkmodel(CommandSpec&);
+Status run_mkmodel(const ParsedArgs&);
+void declare_bench(CommandSpec&);
+Status run_bench(const ParsedArgs&);
+
+}  // namespace emoe::cli

@@ -1,0 +1,51 @@
+// `emoe`: the headless command-line twin of the workbench.
+#include <cstdio>
+#include <iterator>
+
+#include "app/cli/cli_common.h"
+#include "app/cli/commands.h"
+
+using namespace emoe::cli;
+
+namespace {
+
+const Command kCommands[] = {
+    {"info", "show a model's metadata, tensors and expert/dense sizes", declare_info, run_info},
+    {"generate", "generate text from a prompt", declare_generate, run_generate},
+    {"logits", "write the logits of every prompt position", declare_logits, run_logits},
+    {"trace", "show the experts chosen per position and layer", declare_trace, run_trace},
+    {"perplexity", "perplexity over a text file", declare_perplexity, run_perplexity},
+    {"mkmodel", "write a synthetic MoE model (GGUF)", declare_mkmodel, run_mkmodel},
+    {"bench", "measure prefill/decode speed and memory bandwidth use", declare_bench, run_bench},
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  ArgParser parser("emoe", "eMoE Studio command line: inspect, run and measure MoE models");
+  for (const Command& c : kCommands) c.declare(parser.add_command(c.name, c.summary));
+
+  auto parsed = parser.parse(argc, argv);
+  if (!parsed.ok()) {
+    std::fprintf(stderr, "%s\n", parsed.status().message().c_str());
+    return 2;
+  }
+  if (parsed->help) {
+    const std::string text =
+        parsed->command.empty() ? parser.help_text() : parser.command_help(parsed->command);
+    std::fputs(text.c_str(), stdout);
+    return 0;
+  }
+  install_interrupt_handler();
+  for (const Command& c : kCommands) {
+    if (parsed->command != c.name) continue;
+    emoe::Status st = c.run(parsed->args);
+    if (!st.is_ok()) {
+      std::fprintf(stderr, "emoe %s: %s\n", c.name, st.message().c_str());
+      return 1;
+    }
+    return 0;
+  }
+  std::fprintf(stderr, "emoe: unknown command '%s'\n", parsed->command.c_str());
+  return 2;
+}

@@ -1,0 +1,49 @@
+// Per-sequence key/value cache. Each sequence owns [n_layer][n_ctx][n_embd_kv] slots for K
+// and for V, stored as F32 or F16 (F16 rounds values exactly as ggml's F16 cache does).
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "core/common/status.h"
+#include "kernels/tensor_type.h"
+
+namespace emoe::engine {
+
+class KvCache {
+ public:
+  KvCache(int64_t n_layer, int64_t n_ctx, int64_t n_embd_kv, kernels::TensorType type,
+          int max_sequences);
+
+  kernels::TensorType type() const { return type_; }
+  int64_t n_ctx() const { return n_ctx_; }
+  uint64_t bytes_per_sequence() const;
+  uint64_t bytes_allocated() const;
+
+  Result<int32_t> add_sequence();  // allocates its slots; OutOfMemory when all are in use
+  void remove_sequence(int32_t seq);
+  bool valid(int32_t seq) const;
+  int32_t length(int32_t seq) const;
+  void set_length(int32_t seq, int32_t length);
+
+  // Writes one token's K and V rows ([n_embd_kv] floats each) at `pos`.
+  void store(int32_t seq, int64_t layer, int64_t pos, const float* k, const float* v);
+  // Row of n_embd_kv elements in type(); element size 4 (F32) or 2 (F16).
+  const void* k_row(int32_t seq, int64_t layer, int64_t pos) const;
+  const void* v_row(int32_t seq, int64_t layer, int64_t pos) const;
+
+ private:
+  struct Sequence {
+    bool used = false;
+    int32_t length = 0;
+    std::vector<uint8_t> k, v;
+  };
+  size_t offset(int64_t layer, int64_t pos) const;
+
+  int64_t n_layer_, n_ctx_, n_embd_kv_;
+  kernels::TensorType type_;
+  size_t elem_size_;
+  std::vector<Sequence> seqs_;
+};
+
+}  // namespace emoe::engine

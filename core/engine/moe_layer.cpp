@@ -1,0 +1,115 @@
+#include "core/engine/moe_layer.h"
+
+#include <algorithm>
+#include <cstring>
+#include <numeric>
+
+#include "kernels/cpu/matmul.h"
+#include "kernels/cpu/ops.h"
+
+namespace emoe::engine {
+
+void top_k_desc(const float* p, int64_t n, int64_t k, int32_t* out) {
+  int32_t idx[256];
+  std::vector<int32_t> big;
+  int32_t* order = idx;
+  if (n > 256) {
+    big.resize(static_cast<size_t>(n));
+    order = big.data();
+  }
+  std::iota(order, order + n, 0);
+  std::partial_sort(order, order + k, order + n, [p](int32_t a, int32_t b) {
+    return p[a] > p[b] || (p[a] == p[b] && a < b);
+  });
+  std::copy(order, order + k, out);
+}
+
+void moe_forward(const model::ModelConfig& c, const model::LayerWeights& lw, int32_t layer,
+                 std::span<const BatchToken> batch, const float* x, float* out,
+                 kernels::ThreadPool* pool, std::span<ForwardObserver* const> observers,
+                 MoeWorkspace& ws) {
+  const int64_t n = static_cast<int64_t>(batch.size());
+  const int64_t n_exp = c.n_expert;
+  const int64_t k = c.n_expert_used;
+  const int64_t d = c.n_embd;
+  const int64_t ff = c.n_ff_exp;
+
+  ws.logits.resize(static_cast<size_t>(n * n_exp));
+  ws.probs.resize(ws.logits.size());
+  ws.topk.resize(static_cast<size_t>(n * k));
+  ws.w_raw.resize(ws.topk.size());
+  ws.w.resize(ws.topk.size());
+  kernels::matmul(lw.router, x, n, d, ws.logits.data(), n_exp, pool);
+
+  ws.groups.resize(static_cast<size_t>(n_exp));
+  for (auto& g : ws.groups) g.clear();
+  for (int64_t t = 0; t < n; ++t) {
+    float* probs = ws.probs.data() + t * n_exp;
+    std::memcpy(probs, ws.logits.data() + t * n_exp, static_cast<size_t>(n_exp) * 4);
+    kernels::softmax(probs, n_exp);
+    int32_t* topk = ws.topk.data() + t * k;
+    top_k_desc(probs, n_exp, k, topk);
+    float* w_raw = ws.w_raw.data() + t * k;
+    float* w = ws.w.data() + t * k;
+    float sum = 0.0f;
+    for (int64_t j = 0; j < k; ++j) {
+      w_raw[j] = probs[topk[j]];
+      sum += w_raw[j];
+    }
+    for (int64_t j = 0; j < k; ++j) w[j] = c.expert_weights_norm ? w_raw[j] / sum : w_raw[j];
+    for (int64_t j = 0; j < k; ++j) {
+      ws.groups[static_cast<size_t>(topk[j])].push_back(static_cast<int32_t>(t * k + j));
+    }
+    if (!observers.empty()) {
+      const BatchToken& bt = batch[static_cast<size_t>(t)];
+      RoutingEvent ev;
+      ev.seq = bt.seq;
+      ev.pos = bt.pos;
+      ev.layer = layer;
+      ev.token = bt.token;
+      ev.phase = bt.phase;
+      ev.router_logits = {ws.logits.data() + t * n_exp, static_cast<size_t>(n_exp)};
+      ev.probs = {probs, static_cast<size_t>(n_exp)};
+      ev.topk = {topk, static_cast<size_t>(k)};
+      ev.weights_raw = {w_raw, static_cast<size_t>(k)};
+      ev.weights = {w, static_cast<size_t>(k)};
+      for (ForwardObserver* o : observers) o->on_routing(ev);
+    }
+  }
+
+  // Each expert runs once over its group: one weight pass serves every token that chose it.
+  ws.slot_out.resize(static_cast<size_t>(n * k * d));
+  for (int64_t e = 0; e < n_exp; ++e) {
+    const std::vector<int32_t>& group = ws.groups[static_cast<size_t>(e)];
+    const int64_t m = static_cast<int64_t>(group.size());
+    if (m == 0) continue;
+    ws.xs.resize(static_cast<size_t>(m * d));
+    ws.gate.resize(static_cast<size_t>(m * ff));
+    ws.up.resize(ws.gate.size());
+    ws.h.resize(ws.gate.size());
+    ws.down.resize(ws.xs.size());
+    for (int64_t i = 0; i < m; ++i) {
+      const int64_t t = group[static_cast<size_t>(i)] / k;
+      std::memcpy(ws.xs.data() + i * d, x + t * d, static_cast<size_t>(d) * 4);
+    }
+    kernels::matmul(lw.gate_exps.expert(e), ws.xs.data(), m, d, ws.gate.data(), ff, pool);
+    kernels::matmul(lw.up_exps.expert(e), ws.xs.data(), m, d, ws.up.data(), ff, pool);
+    kernels::silu_mul(ws.gate.data(), ws.up.data(), m * ff, ws.h.data());
+    kernels::matmul(lw.down_exps.expert(e), ws.h.data(), m, ff, ws.down.data(), d, pool);
+    for (int64_t i = 0; i < m; ++i) {
+      const int64_t slot = group[static_cast<size_t>(i)];
+      const float wt = ws.w[static_cast<size_t>(slot)];
+      float* dst = ws.slot_out.data() + slot * d;
+      const float* src = ws.down.data() + i * d;
+      for (int64_t j = 0; j < d; ++j) dst[j] = src[j] * wt;
+    }
+  }
+  // Sum the weighted expert outputs in top-k slot order, as ggml adds its views.
+  for (int64_t t = 0; t < n; ++t) {
+    float* o = out + t * d;
+    std::memcpy(o, ws.slot_out.data() + t * k * d, static_cast<size_t>(d) * 4);
+    for (int64_t j = 1; j < k; ++j) kernels::add(o, ws.slot_out.data() + (t * k + j) * d, d, o);
+  }
+}
+
+}  // namespace emoe::engine

@@ -1,0 +1,77 @@
+// Generates synthetic Mixtral-style (general.architecture "llama") GGUF models with seeded
+// weights and the project's own vocabulary (tokenizer/vocab_builder.h): the engine behind
+// `emoe mkmodel`. The files load in this engine and in llama.cpp: every key llama.cpp's llama
+// loader reads is written with the GGUF type it expects, and the tensors are named, shaped and
+// ordered like the tiny-mixtral fixtures (tests/data/FIXTURES_README.md sections 2 and 6).
+//
+// Weights are reproducible from the seed alone, with no std:: distribution involved (their
+// output is implementation-defined):
+//   - uniform k (k = 0, 1, ...) is splitmix64's k-th output for the initial state `seed`:
+//       z = seed + (k + 1) * 0x9E3779B97F4A7C15;
+//       z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9; z = (z ^ (z >> 27)) * 0x94D049BB133111EB;
+//       out = z ^ (z >> 31)   (all arithmetic mod 2^64);
+//   - normal n (n counts every weight of the file, tensors in file order, ne[0] fastest) comes
+//     from Box-Muller on uniforms j = 2*floor(n/2) and j + 1, in double precision:
+//       u1 = ((out_j >> 11) + 1) * 2^-53 (in (0, 1]),  u2 = (out_{j+1} >> 11) * 2^-53,
+//       r = sqrt(-2 ln u1),  z = r * cos(2 pi u2) for even n, r * sin(2 pi u2) for odd n;
+//   - the weight is float(mean + std * z), then stored as the tensor's type (quantized with the
+//     reference quantizers).
+// Distributions (fan-in scaling, as the fixtures): token_embd N(0, 1); norms 1 + 0.1 N(0, 1);
+// attn_q/k/v/output and ffn_gate/up(_exps) N(0, 1/sqrt(n_embd)); ffn_down(_exps)
+// N(0, 1/sqrt(n_ff)); router ffn_gate_inp N(0, 2/sqrt(n_embd)); output N(0, 2/sqrt(n_embd)).
+// The stream is counter-based, so tensors are generated in parallel and the bytes do not
+// depend on the thread count.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "core/common/status.h"
+#include "kernels/tensor_type.h"
+
+namespace emoe::model {
+
+struct SyntheticModelSpec {
+  int64_t n_layer = 4;
+  int64_t n_embd = 128;
+  int64_t n_head = 4;
+  int64_t n_head_kv = 2;
+  int64_t n_ff = 256;         // FFN width of one expert, or of the dense FFN when n_expert = 0
+  int64_t n_expert = 8;       // 0: a dense model (blk.L.ffn_gate/ffn_up/ffn_down)
+  int64_t n_expert_used = 2;  // top-k; ignored when n_expert = 0
+  int64_t n_vocab = 4096;     // tokenizer::kMinBuiltVocabSize .. kMaxBuiltVocabSize
+  int64_t n_ctx = 2048;       // llama.context_length (tokens)
+  // RoPE dimensions; 0: the head dimension n_embd / n_head. llama.cpp's llama loader refuses
+  // any other value ("invalid n_rot"), so a partial rotary width loads only in this engine.
+  int64_t n_rot = 0;
+  float rope_freq_base = 10000.0f;
+  float rms_eps = 1e-5f;
+  kernels::TensorType weight_type = kernels::TensorType::F32;  // attention, FFN and experts
+  kernels::TensorType embd_type = kernels::TensorType::F32;    // token_embd
+  kernels::TensorType output_type = kernels::TensorType::F32;  // output
+  // Norms and the router are always F32 (llama-quantize also leaves them unquantized).
+  uint64_t seed = 1;
+  std::string name;   // general.name; empty: a name made from the shape and seed
+  int n_threads = 0;  // worker threads for generation; 0: the hardware's count (at most 16)
+};
+
+// The largest file write_synthetic_model accepts: it holds the whole file in memory first.
+inline constexpr uint64_t kMaxSyntheticModelBytes = 16ull << 30;
+
+// InvalidArgument naming the field and the rule when the spec cannot make a valid model;
+// Unsupported when a tensor type has no writer.
+Status validate_synthetic_spec(const SyntheticModelSpec& spec);
+
+// The file size write_synthetic_model will produce: tensor data exactly, metadata estimated
+// (the vocabulary's text is not built), so the estimate is within a few KB plus ~1%.
+Result<uint64_t> estimate_synthetic_model_size(const SyntheticModelSpec& spec);
+
+// Writes the model to `path` (atomically: a temporary file renamed into place). `progress`
+// receives fractions in [0, 1] from the calling thread; returning false cancels, yielding
+// StatusCode::Cancelled and leaving no file behind (an existing file at `path` is untouched).
+// Memory beyond the finished file's bytes is about one tensor plus one slab per thread.
+Status write_synthetic_model(const SyntheticModelSpec& spec, const std::string& path,
+                             const std::function<bool(double fraction)>& progress = {});
+
+}  // namespace emoe::model

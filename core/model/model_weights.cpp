@@ -1,0 +1,161 @@
+#include "core/model/model_weights.h"
+
+#include <string>
+
+#include "core/gguf/gguf_file.h"
+#include "kernels/cpu/quantize.h"
+
+namespace emoe::model {
+namespace {
+
+using kernels::TensorType;
+
+std::string shape_str(const std::vector<int64_t>& ne) {
+  std::string s = "[";
+  for (size_t i = 0; i < ne.size(); ++i) s += (i ? ", " : "") + std::to_string(ne[i]);
+  return s + "]";
+}
+
+// Binds tensors by name and checks shapes and types, accumulating byte counts.
+class Binder {
+ public:
+  explicit Binder(const gguf::GgufFile& f) : f_(f) {}
+
+  Result<const gguf::TensorInfo*> find(const std::string& name, std::vector<int64_t> ne,
+                                       bool required = true) {
+    const gguf::TensorInfo* t = f_.find_tensor(name);
+    if (!t) {
+      if (!required) return static_cast<const gguf::TensorInfo*>(nullptr);
+      return not_found("tensor '" + name + "' is missing");
+    }
+    std::vector<int64_t> have = t->ne;
+    while (have.size() > ne.size() && have.back() == 1) have.pop_back();
+    if (have != ne) {
+      return corrupt("tensor '" + name + "' has shape " + shape_str(t->ne) + ", expected " +
+                     shape_str(ne));
+    }
+    const kernels::TypeTraits* tr = kernels::type_traits(t->type);
+    if (!tr || !tr->compute) {
+      return unsupported("tensor '" + name + "' has type " +
+                         std::string(kernels::type_name(t->type)) +
+                         ", which this engine cannot compute (supported: " +
+                         std::string(kernels::supported_type_list()) + ")");
+    }
+    return t;
+  }
+
+  Status matrix(const std::string& name, int64_t cols, int64_t rows, kernels::MatrixView* out,
+                bool expert = false) {
+    auto t = find(name, {cols, rows});
+    if (!t.ok()) return t.status();
+    *out = view(**t);
+    (expert ? expert_bytes : dense_bytes) += (*t)->n_bytes;
+    return Status::ok();
+  }
+
+  Status vector(const std::string& name, int64_t n, std::vector<float>* out) {
+    auto t = find(name, {n});
+    if (!t.ok()) return t.status();
+    out->resize(static_cast<size_t>(n));
+    if (!kernels::dequantize_row((*t)->type, (*t)->data, out->data(), n)) {
+      return unsupported("tensor '" + name + "': cannot dequantize its type");
+    }
+    dense_bytes += (*t)->n_bytes;
+    return Status::ok();
+  }
+
+  Status experts(const std::string& name, int64_t cols, int64_t rows, int64_t n_expert,
+                 ExpertTensor* out) {
+    auto t = find(name, {cols, rows, n_expert});
+    if (!t.ok()) return t.status();
+    const gguf::TensorInfo& ti = **t;
+    out->type = ti.type;
+    out->rows = rows;
+    out->cols = cols;
+    out->n_expert = n_expert;
+    out->row_stride = static_cast<size_t>(*kernels::row_bytes(ti.type, cols));
+    out->expert_stride = out->row_stride * static_cast<size_t>(rows);
+    out->data = ti.data;
+    expert_bytes += ti.n_bytes;
+    return Status::ok();
+  }
+
+  static kernels::MatrixView view(const gguf::TensorInfo& t) {
+    return {t.type, t.dim(1), t.dim(0), static_cast<size_t>(*kernels::row_bytes(t.type, t.dim(0))),
+            t.data};
+  }
+
+  uint64_t dense_bytes = 0;
+  uint64_t expert_bytes = 0;
+
+ private:
+  const gguf::GgufFile& f_;
+};
+
+}  // namespace
+
+uint64_t ModelWeights::bytes_per_expert(int64_t layer) const {
+  if (layer < 0 || layer >= static_cast<int64_t>(layers.size())) return 0;
+  const LayerWeights& l = layers[static_cast<size_t>(layer)];
+  return l.gate_exps.expert_stride + l.up_exps.expert_stride + l.down_exps.expert_stride;
+}
+
+Result<ModelWeights> ModelWeights::bind(const gguf::GgufFile& f, const ModelConfig& c) {
+  ModelWeights w;
+  Binder b(f);
+  const int64_t n_q = c.n_head * c.n_embd_head;
+  const int64_t n_kv = c.n_embd_kv();
+
+  const gguf::TensorInfo* embd = f.find_tensor("token_embd.weight");
+  if (!embd) return not_found("tensor 'token_embd.weight' is missing");
+  const int64_t n_vocab = embd->dim(1);
+  if (c.n_vocab != 0 && c.n_vocab != n_vocab) {
+    return corrupt("token_embd.weight has " + std::to_string(n_vocab) +
+                   " rows but the tokenizer has " + std::to_string(c.n_vocab) + " tokens");
+  }
+  EMOE_RETURN_IF_ERROR(b.matrix("token_embd.weight", c.n_embd, n_vocab, &w.token_embd));
+
+  w.layers.resize(static_cast<size_t>(c.n_layer));
+  for (int64_t il = 0; il < c.n_layer; ++il) {
+    LayerWeights& l = w.layers[static_cast<size_t>(il)];
+    const std::string p = "blk." + std::to_string(il) + ".";
+    EMOE_RETURN_IF_ERROR(b.vector(p + "attn_norm.weight", c.n_embd, &l.attn_norm));
+    EMOE_RETURN_IF_ERROR(b.matrix(p + "attn_q.weight", c.n_embd, n_q, &l.wq));
+    EMOE_RETURN_IF_ERROR(b.matrix(p + "attn_k.weight", c.n_embd, n_kv, &l.wk));
+    EMOE_RETURN_IF_ERROR(b.matrix(p + "attn_v.weight", c.n_embd, n_kv, &l.wv));
+    EMOE_RETURN_IF_ERROR(b.matrix(p + "attn_output.weight", n_q, c.n_embd, &l.wo));
+    EMOE_RETURN_IF_ERROR(b.vector(p + "ffn_norm.weight", c.n_embd, &l.ffn_norm));
+    if (c.layer_is_moe(il)) {
+      if (f.find_tensor(p + "ffn_gate.0.weight")) {
+        return unsupported("tensor '" + p +
+                           "ffn_gate.0.weight': per-expert tensors (pre-2024 GGUF) are not "
+                           "supported; re-convert the model with a current llama.cpp");
+      }
+      EMOE_RETURN_IF_ERROR(b.matrix(p + "ffn_gate_inp.weight", c.n_embd, c.n_expert, &l.router));
+      if (l.router.type != TensorType::F32) {
+        return unsupported("tensor '" + p + "ffn_gate_inp.weight' must be F32 (router)");
+      }
+      EMOE_RETURN_IF_ERROR(
+          b.experts(p + "ffn_gate_exps.weight", c.n_embd, c.n_ff_exp, c.n_expert, &l.gate_exps));
+      EMOE_RETURN_IF_ERROR(
+          b.experts(p + "ffn_up_exps.weight", c.n_embd, c.n_ff_exp, c.n_expert, &l.up_exps));
+      EMOE_RETURN_IF_ERROR(
+          b.experts(p + "ffn_down_exps.weight", c.n_ff_exp, c.n_embd, c.n_expert, &l.down_exps));
+    } else {
+      EMOE_RETURN_IF_ERROR(b.matrix(p + "ffn_gate.weight", c.n_embd, c.n_ff, &l.ffn_gate));
+      EMOE_RETURN_IF_ERROR(b.matrix(p + "ffn_up.weight", c.n_embd, c.n_ff, &l.ffn_up));
+      EMOE_RETURN_IF_ERROR(b.matrix(p + "ffn_down.weight", c.n_ff, c.n_embd, &l.ffn_down));
+    }
+  }
+  EMOE_RETURN_IF_ERROR(b.vector("output_norm.weight", c.n_embd, &w.output_norm));
+  if (f.find_tensor("output.weight")) {
+    EMOE_RETURN_IF_ERROR(b.matrix("output.weight", c.n_embd, n_vocab, &w.output));
+  } else {
+    w.output = w.token_embd;  // tied embeddings, as llama.cpp falls back to
+  }
+  w.dense_bytes = b.dense_bytes;
+  w.expert_bytes = b.expert_bytes;
+  return w;
+}
+
+}  // namespace emoe::model

@@ -1,0 +1,69 @@
+// Views of a model's weights, bound by name from the GGUF file and validated against the
+// config. Matrices point into the mmapped file; small vectors (norms) are dequantized copies.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "core/common/status.h"
+#include "core/model/model_config.h"
+#include "kernels/cpu/matmul.h"
+
+namespace emoe::gguf {
+class GgufFile;
+}
+
+namespace emoe::model {
+
+// A 3-D `*_exps` tensor: n_expert matrices of rows x cols, the expert index slowest, so each
+// expert's matrix is one contiguous range of expert_stride bytes.
+struct ExpertTensor {
+  kernels::TensorType type = kernels::TensorType::F32;
+  int64_t rows = 0;
+  int64_t cols = 0;
+  int64_t n_expert = 0;
+  size_t row_stride = 0;     // bytes
+  size_t expert_stride = 0;  // bytes = rows * row_stride
+  const uint8_t* data = nullptr;
+
+  kernels::MatrixView expert(int64_t e) const {
+    return {type, rows, cols, row_stride, data + static_cast<size_t>(e) * expert_stride};
+  }
+};
+
+struct LayerWeights {
+  std::vector<float> attn_norm;  // [n_embd]
+  kernels::MatrixView wq;        // [n_head * n_embd_head][n_embd]
+  kernels::MatrixView wk;        // [n_embd_kv][n_embd]
+  kernels::MatrixView wv;        // [n_embd_kv][n_embd]
+  kernels::MatrixView wo;        // [n_embd][n_head * n_embd_head]
+  std::vector<float> ffn_norm;   // [n_embd]
+
+  // MoE layers
+  kernels::MatrixView router;  // ffn_gate_inp: [n_expert][n_embd]
+  ExpertTensor gate_exps;      // per expert [n_ff_exp][n_embd]
+  ExpertTensor up_exps;        // per expert [n_ff_exp][n_embd]
+  ExpertTensor down_exps;      // per expert [n_embd][n_ff_exp]
+
+  // Dense layers
+  kernels::MatrixView ffn_gate;  // [n_ff][n_embd]
+  kernels::MatrixView ffn_up;    // [n_ff][n_embd]
+  kernels::MatrixView ffn_down;  // [n_embd][n_ff]
+};
+
+struct ModelWeights {
+  kernels::MatrixView token_embd;  // [n_vocab][n_embd]
+  std::vector<LayerWeights> layers;
+  std::vector<float> output_norm;  // [n_embd]
+  kernels::MatrixView output;      // [n_vocab][n_embd]; token_embd when the file ties them
+
+  uint64_t dense_bytes = 0;   // every weight that is not an expert matrix
+  uint64_t expert_bytes = 0;  // all experts of all layers
+  uint64_t bytes_per_expert(int64_t layer) const;  // gate + up + down of one expert
+
+  // Binds every tensor the architecture needs; a missing tensor, wrong shape or a type the
+  // kernels cannot compute gives a Status naming the tensor.
+  static Result<ModelWeights> bind(const gguf::GgufFile& file, const ModelConfig& config);
+};
+
+}  // namespace emoe::model

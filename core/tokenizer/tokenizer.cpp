@@ -1,0 +1,31 @@
+#include "core/tokenizer/tokenizer.h"
+
+#include "core/tokenizer/spm_tokenizer.h"
+
+namespace emoe::tokenizer {
+
+namespace {
+
+// The tokenizer.ggml.model values with an implementation; a new model (e.g. "gpt2" BPE) adds a
+// subclass and a line here.
+constexpr const char* kSupported = "llama (SentencePiece)";
+
+}  // namespace
+
+Result<std::unique_ptr<Tokenizer>> Tokenizer::create(Vocab vocab) {
+  if (vocab.token_to_id.empty()) EMOE_RETURN_IF_ERROR(vocab.build_index());
+  EMOE_RETURN_IF_ERROR(vocab.validate());
+  if (vocab.model == "llama") {
+    return std::unique_ptr<Tokenizer>(new SpmTokenizer(std::move(vocab)));
+  }
+  return unsupported("tokenizer model '" + vocab.model +
+                     "' (tokenizer.ggml.model) is not supported; supported: " + kSupported);
+}
+
+Result<std::unique_ptr<Tokenizer>> Tokenizer::from_gguf(const gguf::GgufFile& file) {
+  Result<Vocab> vocab = Vocab::from_gguf(file);
+  if (!vocab.ok()) return vocab.status().with_context("reading the tokenizer");
+  return create(std::move(vocab).value());
+}
+
+}  // namespace emoe::tokenizer

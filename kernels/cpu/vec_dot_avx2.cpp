@@ -1,0 +1,83 @@
+// AVX2 + FMA + F16C dot products (compiled with those flags; called only when the CPU has them).
+#include <immintrin.h>
+
+#include "kernels/cpu/vec_dot_impl.h"
+#include "kernels/cpu/vec_dot_x86_quant.h"
+
+namespace emoe::kernels {
+namespace {
+
+// int8 x int8 -> 8 int32 partial sums. maddubs wants an unsigned left operand, so the sign of
+// x moves onto y; pairs stay below int16 saturation since |q| <= 128 and |q8| <= 127.
+struct DotAvx2 {
+  static __m256i signed_dot(__m256i x, __m256i y) {
+    const __m256i ax = _mm256_sign_epi8(x, x);
+    const __m256i sy = _mm256_sign_epi8(y, x);
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(ax, sy), _mm256_set1_epi16(1));
+  }
+  static __m256i unsigned_dot(__m256i ux, __m256i y) {
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(ux, y), _mm256_set1_epi16(1));
+  }
+};
+
+// Widening loads of 8 elements to float.
+inline __m256 load8(const float* p) { return _mm256_loadu_ps(p); }
+inline __m256 load8(const uint16_t* p, bool bf16) {
+  const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+  if (bf16) return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+  return _mm256_cvtph_ps(h);
+}
+
+// Four 8-lane accumulators over 32 elements per step, then 8 at a time, then a scalar tail.
+template <typename T, typename Load, typename Scalar>
+float dot_float(int64_t n, const T* a, const T* b, Load load, Scalar to_f32) {
+  __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
+                   _mm256_setzero_ps()};
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    for (int k = 0; k < 4; ++k) {
+      acc[k] = _mm256_fmadd_ps(load(a + i + 8 * k), load(b + i + 8 * k), acc[k]);
+    }
+  }
+  for (; i + 8 <= n; i += 8) acc[0] = _mm256_fmadd_ps(load(a + i), load(b + i), acc[0]);
+  float sum =
+      hsum_float_8(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])));
+  for (; i < n; ++i) sum += to_f32(a[i]) * to_f32(b[i]);
+  return sum;
+}
+
+float dot_f32(int64_t n, const void* w, const void* x) {
+  return dot_float(
+      n, static_cast<const float*>(w), static_cast<const float*>(x),
+      [](const float* p) { return load8(p); }, [](float v) { return v; });
+}
+
+float dot_f16(int64_t n, const void* w, const void* x) {
+  return dot_float(
+      n, static_cast<const uint16_t*>(w), static_cast<const uint16_t*>(x),
+      [](const uint16_t* p) { return load8(p, false); }, [](uint16_t h) { return half(h); });
+}
+
+float dot_bf16(int64_t n, const void* w, const void* x) {
+  return dot_float(
+      n, static_cast<const uint16_t*>(w), static_cast<const uint16_t*>(x),
+      [](const uint16_t* p) { return load8(p, true); },
+      [](uint16_t h) { return _mm_cvtss_f32(_mm_castsi128_ps(_mm_cvtsi32_si128(int{h} << 16))); });
+}
+
+}  // namespace
+
+VecDotFn vec_dot_fn_avx2(TensorType w) {
+  switch (w) {
+    case TensorType::F32:
+      return dot_f32;
+    case TensorType::F16:
+      return dot_f16;
+    case TensorType::BF16:
+      return dot_bf16;
+    default:
+      return quant_kernel<DotAvx2>(w);
+  }
+}
+
+}  // namespace emoe::kernels
