@@ -9,7 +9,7 @@ namespace emoe::gguf {
 
 // Limits that keep a hostile file from exhausting the stack or memory. Real files are far
 // below them: the largest vocabularies hold a few hundred thousand tokens and merges.
-inline constexpr int kMaxArrayNesting = 16;                       // arrays inside arrays
+inline constexpr int kMaxArrayNesting = 16;                        // arrays inside arrays
 inline constexpr uint64_t kMaxMetadataValues = uint64_t{1} << 24;  // array items, all keys
 inline constexpr uint32_t kMaxTensorDims = 4;
 inline constexpr uint64_t kDefaultAlignment = 32;

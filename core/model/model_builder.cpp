@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <new>
 #include <numbers>
+#include <system_error>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -267,7 +269,13 @@ bool generate_tensor(const TensorPlan& t, uint64_t seed, uint64_t first, int n_t
       }
     };
     std::vector<std::thread> pool;
-    for (int wi = 1; wi < n_workers; ++wi) pool.emplace_back(work, wi);
+    for (int wi = 1; wi < n_workers; ++wi) {
+      try {
+        pool.emplace_back(work, wi);
+      } catch (const std::system_error&) {
+        work(wi);  // no thread to be had: do its share here
+      }
+    }
     work(0);
     for (std::thread& th : pool) th.join();
     if (!on_slab(rows * ne0)) return false;
@@ -342,9 +350,10 @@ Result<uint64_t> estimate_synthetic_model_size(const SyntheticModelSpec& s) {
   return align_up(header) + data_bytes(plan);
 }
 
-Status write_synthetic_model(const SyntheticModelSpec& spec, const std::string& path,
-                             const std::function<bool(double fraction)>& progress) {
-  EMOE_RETURN_IF_ERROR(validate_synthetic_spec(spec).with_context("invalid model spec"));
+namespace {
+
+Status write_model(const SyntheticModelSpec& spec, const std::string& path,
+                   const std::function<bool(double fraction)>& progress) {
   const auto cancelled_status = [&] {
     return cancelled("generation of '" + path + "' was cancelled; no file was written");
   };
@@ -377,6 +386,21 @@ Status write_synthetic_model(const SyntheticModelSpec& spec, const std::string& 
   EMOE_RETURN_IF_ERROR(writer.write(path).with_context("writing the synthetic model"));
   if (progress) progress(1.0);  // the file is complete; a late cancel changes nothing
   return Status::ok();
+}
+
+}  // namespace
+
+Status write_synthetic_model(const SyntheticModelSpec& spec, const std::string& path,
+                             const std::function<bool(double fraction)>& progress) {
+  EMOE_RETURN_IF_ERROR(validate_synthetic_spec(spec).with_context("invalid model spec"));
+  try {
+    return write_model(spec, path, progress);
+  } catch (const std::bad_alloc&) {
+    // The whole file is assembled in memory before it is written.
+    const Result<uint64_t> size = estimate_synthetic_model_size(spec);
+    return out_of_memory("not enough memory to generate '" + path + "' (about " +
+                         std::to_string((size.ok() ? *size : 0) >> 20) + " MiB)");
+  }
 }
 
 }  // namespace emoe::model

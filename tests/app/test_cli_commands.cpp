@@ -19,7 +19,7 @@ struct Run {
   QByteArray out, err;
 };
 
-Run emoe(const QStringList& args, int timeout_ms = 120000) {
+Run run_emoe(const QStringList& args, int timeout_ms = 120000) {
   QProcess p;
   p.start(QStringLiteral(EMOE_CLI_PATH), args);
   Run r;
@@ -47,12 +47,12 @@ class TestCliCommands : public QObject {
 
  private slots:
   void help_for_every_command() {
-    Run top = emoe({"--help"});
+    Run top = run_emoe({"--help"});
     QCOMPARE(top.code, 0);
     for (const char* cmd :
          {"info", "generate", "logits", "trace", "perplexity", "mkmodel", "bench"}) {
       QVERIFY2(top.out.contains(cmd), cmd);
-      Run r = emoe({cmd, "--help"});
+      Run r = run_emoe({cmd, "--help"});
       QCOMPARE(r.code, 0);
       QVERIFY2(r.out.toLower().contains("usage"), cmd);
     }
@@ -70,7 +70,7 @@ class TestCliCommands : public QObject {
         {"bench", "-m", data(kA1), "--threads", "0"},
     };
     for (const QStringList& args : cases) {
-      Run r = emoe(args);
+      Run r = run_emoe(args);
       QVERIFY2(r.code != 0, qPrintable(args.join(' ')));
       const QByteArray msg = r.err.trimmed();
       QVERIFY2(!msg.isEmpty() && !msg.contains('\n'), qPrintable(args.join(' ') + ": " + msg));
@@ -78,7 +78,7 @@ class TestCliCommands : public QObject {
   }
 
   void info_reports_hand_checked_sizes() {
-    Run r = emoe({"info", data(kA1), "--json"});
+    Run r = run_emoe({"info", data(kA1), "--json"});
     QCOMPARE(r.code, 0);
     const QJsonObject o = json_of(r);
     QCOMPARE(o["tensors"].toArray().size(), 43);
@@ -86,7 +86,7 @@ class TestCliCommands : public QObject {
     // 4 layers x 8 experts x 3 matrices x 128 x 256 F32 values (FIXTURES_README section 2).
     QCOMPARE(o["expert_bytes"].toDouble(), 4.0 * 8 * 3 * 128 * 256 * 4);
     QCOMPARE(o["bytes_per_expert"].toDouble(), 3.0 * 128 * 256 * 4);
-    Run text = emoe({"info", data(kA1)});
+    Run text = run_emoe({"info", data(kA1)});
     QCOMPARE(text.code, 0);
     QVERIFY(text.out.contains("blk.0.ffn_gate_exps.weight"));
   }
@@ -97,7 +97,7 @@ class TestCliCommands : public QObject {
     const emoe::test::PromptRef& p = fx->prompts[0];
     QTemporaryDir dir;
     const QString out = dir.filePath("logits.bin");
-    Run r = emoe({"logits", "-m", data(kA1), "-p", QString::fromStdString(p.text), "--out", out,
+    Run r = run_emoe({"logits", "-m", data(kA1), "-p", QString::fromStdString(p.text), "--out", out,
                   "--threads", "1"});
     QCOMPARE(r.code, 0);
     const QJsonArray ids = json_of(r)["tokens"].toArray();
@@ -126,7 +126,7 @@ class TestCliCommands : public QObject {
     QVERIFY(fx.ok());
     const emoe::test::PromptRef& p = fx->prompts[0];  // no near-tie greedy steps
     const QString text = QString::fromStdString(p.text);
-    Run g = emoe({"generate", "-m", data(kA1), "-p", text, "-n", "16", "--ignore-eos", "--json",
+    Run g = run_emoe({"generate", "-m", data(kA1), "-p", text, "-n", "16", "--ignore-eos", "--json",
                   "--threads", "2"});
     QCOMPARE(g.code, 0);
     const QJsonObject go = json_of(g);
@@ -136,7 +136,7 @@ class TestCliCommands : public QObject {
     QVERIFY(go["decode_tok_s"].toDouble() > 0);
     QVERIFY(go.contains("text") && go.contains("prefill_tok_s"));
 
-    Run t = emoe({"trace", "-m", data(kA1), "-p", text, "-n", "3", "--json"});
+    Run t = run_emoe({"trace", "-m", data(kA1), "-p", text, "-n", "3", "--json"});
     QCOMPARE(t.code, 0);
     const QJsonArray positions = json_of(t)["positions"].toArray();
     QCOMPARE(positions.size(), static_cast<qsizetype>(p.n_tokens + 3));
@@ -156,14 +156,14 @@ class TestCliCommands : public QObject {
   void mkmodel_then_info_generate_perplexity() {
     QTemporaryDir dir;
     const QString model = dir.filePath("m.gguf");
-    Run mk = emoe({"mkmodel", "--out", model, "--layers", "2", "--embd", "64", "--heads", "4",
+    Run mk = run_emoe({"mkmodel", "--out", model, "--layers", "2", "--embd", "64", "--heads", "4",
                    "--kv-heads", "2", "--experts", "4", "--top-k", "2", "--ff", "96", "--vocab",
                    "512", "--type", "q8_0", "--seed", "7"});
     QVERIFY2(mk.code == 0, mk.err.constData());
-    Run info = emoe({"info", model, "--json"});
+    Run info = run_emoe({"info", model, "--json"});
     QCOMPARE(info.code, 0);
     QCOMPARE(json_of(info)["hparams"].toObject()["n_expert"].toInt(), 4);
-    Run gen = emoe({"generate", "-m", model, "-p", "the cat", "-n", "8", "--json", "--temp",
+    Run gen = run_emoe({"generate", "-m", model, "-p", "the cat", "-n", "8", "--json", "--temp",
                     "0.8", "--top-k", "40", "--top-p", "0.9", "--seed", "3"});
     QCOMPARE(gen.code, 0);
     QVERIFY(json_of(gen)["generated_tokens"].toArray().size() >= 1);
@@ -171,13 +171,13 @@ class TestCliCommands : public QObject {
     QVERIFY(text.open(QIODevice::WriteOnly));
     for (int i = 0; i < 60; ++i) text.write("The quick brown fox jumps over the lazy dog. ");
     text.close();
-    Run ppl = emoe({"perplexity", "-m", model, "-f", text.fileName(), "--ctx", "64"});
+    Run ppl = run_emoe({"perplexity", "-m", model, "-f", text.fileName(), "--ctx", "64"});
     QVERIFY2(ppl.code == 0, ppl.err.constData());
     QVERIFY(ppl.out.contains("perplexity"));
   }
 
   void bench_prints_json() {
-    Run b = emoe({"bench", "-m", data(kA1), "--threads", "1",
+    Run b = run_emoe({"bench", "-m", data(kA1), "--threads", "1",
                   "--prompt-tokens", "32", "--decode-tokens", "4", "-r", "1", "--bandwidth-mib",
                   "64", "--json"});
     QVERIFY2(b.code == 0, b.err.constData());

@@ -1,7 +1,8 @@
 // write_synthetic_model: the file read back through GgufFile has every key llama.cpp's llama
 // loader needs (with the GGUF types it insists on), the fixtures' tensor names, shapes, types
-// and aligned offsets, and weights equal to the documented PRNG recomputed here with the test's
-// own copy of the formula (Q8_0/F16 decoded here too, within their rounding bounds). Also:
+// and aligned offsets, and weights equal to the documented PRNG as recomputed by the test's own
+// copy of the formula (synthetic_model_expect.h; Q8_0/F16 decoded there too, checked within
+// their rounding bounds). Also:
 // reproducibility, spec validation, cancellation, the size estimate, and that the engine loads
 // and runs the file like the float64 reference forward does.
 #include <QtTest>
@@ -20,6 +21,7 @@
 #include "core/model/model.h"
 #include "core/model/model_builder.h"
 #include "core/tokenizer/vocab_builder.h"
+#include "tests/model/synthetic_model_expect.h"
 #include "tests/support/reference_forward.h"
 
 using emoe::StatusCode;
@@ -30,117 +32,16 @@ using emoe::gguf::ValueType;
 using emoe::kernels::TensorType;
 using emoe::model::SyntheticModelSpec;
 using emoe::model::write_synthetic_model;
+using emoe::test::align32;
+using emoe::test::Expected;
+using emoe::test::expected_tensors;
+using emoe::test::half_to_double;
+using emoe::test::read_u16;
+using emoe::test::row_size;
+using emoe::test::small_moe;
+using emoe::test::weight_at;
 
 namespace {
-
-// ---- The test's own copy of the documented weight stream (model_builder.h) ----
-
-uint64_t mix64(uint64_t z) {
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
-// splitmix64's k-th output (k from 0) for the initial state `seed`.
-uint64_t uniform_bits(uint64_t seed, uint64_t k) {
-  return mix64(seed + (k + 1) * 0x9E3779B97F4A7C15ull);
-}
-// Normal number n of the stream.
-double normal_at(uint64_t seed, uint64_t n) {
-  const uint64_t j = n - (n % 2);
-  const double u1 = std::ldexp(static_cast<double>((uniform_bits(seed, j) >> 11) + 1), -53);
-  const double u2 = std::ldexp(static_cast<double>(uniform_bits(seed, j + 1) >> 11), -53);
-  const double r = std::sqrt(-2.0 * std::log(u1));
-  const double a = 2.0 * std::numbers::pi * u2;
-  return n % 2 == 0 ? r * std::cos(a) : r * std::sin(a);
-}
-float weight_at(uint64_t seed, uint64_t n, double mean, double sd) {
-  return static_cast<float>(mean + sd * normal_at(seed, n));
-}
-
-// ---- Decoders written here, independent of kernels/ ----
-
-double half_to_double(uint16_t h) {
-  const int e = (h >> 10) & 0x1F, m = h & 0x3FF;
-  const double sign = (h & 0x8000) ? -1.0 : 1.0;
-  if (e == 0) return sign * std::ldexp(m, -24);
-  if (e == 31) return m ? NAN : sign * INFINITY;
-  return sign * std::ldexp(1024 + m, e - 25);
-}
-uint16_t read_u16(const uint8_t* p) { return static_cast<uint16_t>(p[0] | (p[1] << 8)); }
-
-// What the README and the builder's header promise for one tensor.
-struct Expected {
-  std::string name;
-  TensorType type;
-  std::vector<int64_t> ne;
-  double mean, sd;
-  int64_t n() const {
-    int64_t k = 1;
-    for (int64_t d : ne) k *= d;
-    return k;
-  }
-};
-
-std::vector<Expected> expected_tensors(const SyntheticModelSpec& s) {
-  const double a = 1.0 / std::sqrt(double(s.n_embd)), f = 1.0 / std::sqrt(double(s.n_ff));
-  const int64_t kv = s.n_embd / s.n_head * s.n_head_kv;
-  const TensorType w = s.weight_type, f32 = TensorType::F32;
-  std::vector<Expected> t = {{"token_embd.weight", s.embd_type, {s.n_embd, s.n_vocab}, 0, 1}};
-  for (int64_t l = 0; l < s.n_layer; ++l) {
-    const std::string p = "blk." + std::to_string(l) + ".";
-    t.push_back({p + "attn_norm.weight", f32, {s.n_embd}, 1, 0.1});
-    t.push_back({p + "attn_q.weight", w, {s.n_embd, s.n_embd}, 0, a});
-    t.push_back({p + "attn_k.weight", w, {s.n_embd, kv}, 0, a});
-    t.push_back({p + "attn_v.weight", w, {s.n_embd, kv}, 0, a});
-    t.push_back({p + "attn_output.weight", w, {s.n_embd, s.n_embd}, 0, a});
-    t.push_back({p + "ffn_norm.weight", f32, {s.n_embd}, 1, 0.1});
-    if (s.n_expert > 0) {
-      t.push_back({p + "ffn_gate_inp.weight", f32, {s.n_embd, s.n_expert}, 0, 2 * a});
-      t.push_back({p + "ffn_gate_exps.weight", w, {s.n_embd, s.n_ff, s.n_expert}, 0, a});
-      t.push_back({p + "ffn_up_exps.weight", w, {s.n_embd, s.n_ff, s.n_expert}, 0, a});
-      t.push_back({p + "ffn_down_exps.weight", w, {s.n_ff, s.n_embd, s.n_expert}, 0, f});
-    } else {
-      t.push_back({p + "ffn_gate.weight", w, {s.n_embd, s.n_ff}, 0, a});
-      t.push_back({p + "ffn_up.weight", w, {s.n_embd, s.n_ff}, 0, a});
-      t.push_back({p + "ffn_down.weight", w, {s.n_ff, s.n_embd}, 0, f});
-    }
-  }
-  t.push_back({"output_norm.weight", f32, {s.n_embd}, 1, 0.1});
-  t.push_back({"output.weight", s.output_type, {s.n_embd, s.n_vocab}, 0, 2 * a});
-  return t;
-}
-
-uint64_t row_size(TensorType t, int64_t n) {
-  switch (t) {
-    case TensorType::F32:
-      return 4 * n;
-    case TensorType::F16:
-      return 2 * n;
-    case TensorType::Q8_0:
-      return n / 32 * 34;
-    default:
-      qFatal("row_size: type not used by this test");
-      return 0;
-  }
-}
-uint64_t align32(uint64_t x) { return (x + 31) / 32 * 32; }
-
-SyntheticModelSpec small_moe() {
-  SyntheticModelSpec s;
-  s.n_layer = 2;
-  s.n_embd = 64;
-  s.n_head = 4;
-  s.n_head_kv = 2;
-  s.n_ff = 96;
-  s.n_expert = 4;
-  s.n_expert_used = 2;
-  s.n_vocab = 512;
-  s.n_ctx = 256;
-  s.seed = 7;
-  s.name = "test-moe";
-  s.n_threads = 2;
-  return s;
-}
 
 std::string read_all(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
