@@ -73,7 +73,10 @@ std::optional<TensorType> type_from_name(std::string_view name) {
 std::optional<uint64_t> row_bytes(TensorType t, int64_t n) {
   const TypeTraits* tr = type_traits(t);
   if (!tr || n < 0 || n % tr->block_size != 0) return std::nullopt;
-  return static_cast<uint64_t>(n / tr->block_size) * static_cast<uint64_t>(tr->type_size);
+  const uint64_t blocks = static_cast<uint64_t>(n / tr->block_size);
+  const uint64_t size = static_cast<uint64_t>(tr->type_size);
+  if (blocks > UINT64_MAX / size) return std::nullopt;
+  return blocks * size;
 }
 
 std::string_view supported_type_list() { return "f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1"; }

@@ -22,7 +22,7 @@ cd "$ROOT" || exit 1
 QUICK=${EMOE_TEST_QUICK:-0}
 CTEST_JOBS=${EMOE_TEST_JOBS:-2}
 BUILD_JOBS=${EMOE_BUILD_JOBS:-$(nproc)}
-SAN_REGEX='gguf|tokenizer|kernels'
+SAN_REGEX='gguf|tokenizer|kernels|engine|model'
 FUZZ_SECONDS=60
 export QT_QPA_PLATFORM=offscreen
 

@@ -91,8 +91,9 @@ Status run_bench(const ParsedArgs& args) {
               "bytes/token", "decode GB/s", "memory GB/s", "fraction");
   for (const auto& r : results) {
     std::printf("%-8d %14.1f %13.2f %16s %11.2f %11.2f %8.0f%%\n", r.n_threads, r.prefill_tok_s,
-                r.decode_tok_s, human_bytes(static_cast<uint64_t>(r.decode_bytes_per_token)).c_str(),
-                r.decode_gb_s, r.memory_gb_s, 100.0 * r.bandwidth_fraction);
+                r.decode_tok_s,
+                human_bytes(static_cast<uint64_t>(r.decode_bytes_per_token)).c_str(), r.decode_gb_s,
+                r.memory_gb_s, 100.0 * r.bandwidth_fraction);
   }
   return Status::ok();
 }

@@ -20,8 +20,8 @@ std::string shape(const std::vector<int64_t>& ne) {
 
 void print_text(const gguf::GgufFile& f, const model::Model* m, const Status& load) {
   std::printf("file:        %s\n", f.path().c_str());
-  std::printf("gguf:        v%u, %zu metadata keys, %zu tensors, alignment %llu, %s\n",
-              f.version(), f.metadata().size(), f.tensors().size(),
+  std::printf("gguf:        v%u, %zu metadata keys, %zu tensors, alignment %llu, %s\n", f.version(),
+              f.metadata().size(), f.tensors().size(),
               static_cast<unsigned long long>(f.alignment()), human_bytes(f.file_size()).c_str());
   std::printf("\nmetadata:\n");
   for (const auto& [k, v] : f.metadata()) {
@@ -37,10 +37,10 @@ void print_text(const gguf::GgufFile& f, const model::Model* m, const Status& lo
         "hparams:     n_vocab %lld, n_ctx_train %lld, n_embd %lld, n_layer %lld, n_head %lld, "
         "n_head_kv %lld, n_embd_head %lld, n_rot %lld, n_ff %lld, n_ff_exp %lld, n_expert %lld, "
         "n_expert_used %lld, rope_freq_base %g, rms_eps %g\n",
-        (long long)c.n_vocab, (long long)c.n_ctx_train, (long long)c.n_embd,
-        (long long)c.n_layer, (long long)c.n_head, (long long)c.n_head_kv,
-        (long long)c.n_embd_head, (long long)c.n_rot, (long long)c.n_ff, (long long)c.n_ff_exp,
-        (long long)c.n_expert, (long long)c.n_expert_used, c.rope_freq_base, c.rms_eps);
+        (long long)c.n_vocab, (long long)c.n_ctx_train, (long long)c.n_embd, (long long)c.n_layer,
+        (long long)c.n_head, (long long)c.n_head_kv, (long long)c.n_embd_head, (long long)c.n_rot,
+        (long long)c.n_ff, (long long)c.n_ff_exp, (long long)c.n_expert, (long long)c.n_expert_used,
+        c.rope_freq_base, c.rms_eps);
     std::printf("tokenizer:   %s (pre %s), %d tokens, bos %d, eos %d, unk %d, add_bos %s\n",
                 voc.model.c_str(), voc.pre.c_str(), voc.size(), voc.bos, voc.eos, voc.unk,
                 voc.add_bos ? "yes" : "no");

@@ -36,10 +36,10 @@ Status run_mkmodel(const ParsedArgs& args) {
     int64_t min, max;
   };
   const IntField fields[] = {
-      {"layers", &spec.n_layer, 1, 1024},       {"embd", &spec.n_embd, 32, 1 << 16},
-      {"heads", &spec.n_head, 1, 1024},         {"kv-heads", &spec.n_head_kv, 1, 1024},
-      {"experts", &spec.n_expert, 0, 1024},     {"top-k", &spec.n_expert_used, 0, 1024},
-      {"ff", &spec.n_ff, 1, 1 << 20},           {"vocab", &spec.n_vocab, 300, 1 << 20},
+      {"layers", &spec.n_layer, 1, 1024},   {"embd", &spec.n_embd, 32, 1 << 16},
+      {"heads", &spec.n_head, 1, 1024},     {"kv-heads", &spec.n_head_kv, 1, 1024},
+      {"experts", &spec.n_expert, 0, 1024}, {"top-k", &spec.n_expert_used, 0, 1024},
+      {"ff", &spec.n_ff, 1, 1 << 20},       {"vocab", &spec.n_vocab, 300, 1 << 20},
       {"ctx", &spec.n_ctx, 16, 1 << 22},
   };
   for (const IntField& f : fields) {
@@ -52,6 +52,8 @@ Status run_mkmodel(const ParsedArgs& args) {
   if (!seed.ok()) return seed.status();
   spec.seed = *seed;
   spec.weight_type = *kernels::type_from_name(*type);
+  spec.embd_type = spec.weight_type;
+  spec.output_type = spec.weight_type;
   auto out = args.get_string("out");
   if (!out.ok()) return out.status();
 

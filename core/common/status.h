@@ -44,7 +44,9 @@ class [[nodiscard]] Status {
   std::string message_;
 };
 
-inline Status invalid_argument(std::string m) { return {StatusCode::InvalidArgument, std::move(m)}; }
+inline Status invalid_argument(std::string m) {
+  return {StatusCode::InvalidArgument, std::move(m)};
+}
 inline Status not_found(std::string m) { return {StatusCode::NotFound, std::move(m)}; }
 inline Status io_error(std::string m) { return {StatusCode::IoError, std::move(m)}; }
 inline Status corrupt(std::string m) { return {StatusCode::Corrupt, std::move(m)}; }
@@ -82,8 +84,8 @@ class [[nodiscard]] Result {
 }  // namespace emoe
 
 // Early-return helpers for Status-returning code.
-#define EMOE_RETURN_IF_ERROR(expr)           \
-  do {                                       \
-    ::emoe::Status emoe_status_ = (expr);    \
+#define EMOE_RETURN_IF_ERROR(expr)                  \
+  do {                                              \
+    ::emoe::Status emoe_status_ = (expr);           \
     if (!emoe_status_.is_ok()) return emoe_status_; \
   } while (0)

@@ -47,8 +47,8 @@ Status Engine::Impl::validate(std::span<const BatchToken> batch) const {
   for (size_t i = 0; i < batch.size(); ++i) {
     const BatchToken& t = batch[i];
     if (t.token < 0 || t.token >= config.n_vocab) {
-      return invalid_argument("decode: token id " + std::to_string(t.token) +
-                              " out of range [0, " + std::to_string(config.n_vocab) + ")");
+      return invalid_argument("decode: token id " + std::to_string(t.token) + " out of range [0, " +
+                              std::to_string(config.n_vocab) + ")");
     }
     if (!kv.valid(t.seq)) {
       return invalid_argument("decode: sequence " + std::to_string(t.seq) + " does not exist");
@@ -87,8 +87,7 @@ void Engine::Impl::run_layer(int32_t il, std::span<const BatchToken> batch) {
   const int64_t n_kv = config.n_embd_kv();
 
   for (int64_t t = 0; t < n; ++t) {
-    kernels::rms_norm(x.data() + t * d, lw.attn_norm.data(), config.rms_eps, d,
-                      cur.data() + t * d);
+    kernels::rms_norm(x.data() + t * d, lw.attn_norm.data(), config.rms_eps, d, cur.data() + t * d);
   }
   kernels::matmul(lw.wq, cur.data(), n, d, q.data(), n_q, &pool);
   kernels::matmul(lw.wk, cur.data(), n, d, k.data(), n_kv, &pool);
@@ -108,8 +107,7 @@ void Engine::Impl::run_layer(int32_t il, std::span<const BatchToken> batch) {
   kernels::add(x.data(), ffn_out.data(), n * d, x.data());
 
   for (int64_t t = 0; t < n; ++t) {
-    kernels::rms_norm(x.data() + t * d, lw.ffn_norm.data(), config.rms_eps, d,
-                      cur.data() + t * d);
+    kernels::rms_norm(x.data() + t * d, lw.ffn_norm.data(), config.rms_eps, d, cur.data() + t * d);
   }
   if (config.layer_is_moe(il)) {
     moe_forward(config, lw, il, batch, cur.data(), ffn_out.data(), &pool, observers, moe_ws);
@@ -156,9 +154,7 @@ void Engine::add_observer(ForwardObserver* observer) {
   }
 }
 
-void Engine::remove_observer(ForwardObserver* observer) {
-  std::erase(impl_->observers, observer);
-}
+void Engine::remove_observer(ForwardObserver* observer) { std::erase(impl_->observers, observer); }
 
 Status Engine::decode(std::span<const BatchToken> batch, std::vector<float>* logits) {
   Impl& m = *impl_;

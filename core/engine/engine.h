@@ -33,7 +33,7 @@ class Engine {
   const model::Model& model() const;
   const EngineOptions& options() const;
 
-  Result<int32_t> new_sequence();      // OutOfMemory when max_sequences are in use
+  Result<int32_t> new_sequence();  // OutOfMemory when max_sequences are in use
   void free_sequence(int32_t seq);
   int32_t sequence_length(int32_t seq) const;  // tokens already in its KV cache
 

@@ -21,10 +21,14 @@ bool is_cancelled(const GenerateOptions& o) {
 
 const char* stop_reason_name(StopReason r) {
   switch (r) {
-    case StopReason::Length: return "length";
-    case StopReason::EndOfSequence: return "eos";
-    case StopReason::Cancelled: return "cancelled";
-    case StopReason::ContextFull: return "context_full";
+    case StopReason::Length:
+      return "length";
+    case StopReason::EndOfSequence:
+      return "eos";
+    case StopReason::Cancelled:
+      return "cancelled";
+    case StopReason::ContextFull:
+      return "context_full";
   }
   return "unknown";
 }

@@ -18,7 +18,7 @@ struct GenerateOptions {
   int32_t max_new_tokens = 64;
   SamplerParams sampling;  // temperature 0: greedy
   bool stop_at_eos = true;
-  int64_t prefill_chunk = 512;  // prompt tokens per forward step
+  int64_t prefill_chunk = 512;                // prompt tokens per forward step
   const std::atomic<bool>* cancel = nullptr;  // checked between steps
 };
 

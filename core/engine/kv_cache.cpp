@@ -55,7 +55,8 @@ void KvCache::remove_sequence(int32_t seq) {
 }
 
 bool KvCache::valid(int32_t seq) const {
-  return seq >= 0 && static_cast<size_t>(seq) < seqs_.size() && seqs_[static_cast<size_t>(seq)].used;
+  return seq >= 0 && static_cast<size_t>(seq) < seqs_.size() &&
+         seqs_[static_cast<size_t>(seq)].used;
 }
 
 int32_t KvCache::length(int32_t seq) const {

@@ -18,9 +18,8 @@ void top_k_desc(const float* p, int64_t n, int64_t k, int32_t* out) {
     order = big.data();
   }
   std::iota(order, order + n, 0);
-  std::partial_sort(order, order + k, order + n, [p](int32_t a, int32_t b) {
-    return p[a] > p[b] || (p[a] == p[b] && a < b);
-  });
+  std::partial_sort(order, order + k, order + n,
+                    [p](int32_t a, int32_t b) { return p[a] > p[b] || (p[a] == p[b] && a < b); });
   std::copy(order, order + k, out);
 }
 

@@ -36,8 +36,8 @@ Result<PerplexityResult> perplexity(Engine& engine, std::span<const int32_t> tok
     for (int64_t i = 0; i < n_ctx; ++i) {
       int32_t tok = tokens[static_cast<size_t>(c * n_ctx + i)];
       if (i == 0 && bos >= 0) tok = bos;
-      batch.push_back({tok, *seq, static_cast<int32_t>(i), i >= first - 1 && i < n_ctx - 1,
-                       Phase::Prefill});
+      batch.push_back(
+          {tok, *seq, static_cast<int32_t>(i), i >= first - 1 && i < n_ctx - 1, Phase::Prefill});
     }
     Status st = engine.decode(batch, &logits);
     engine.free_sequence(*seq);

@@ -206,7 +206,7 @@ class HeaderParser {
     return Status::ok();
   }
 
-  Status parse_tensor_info(uint64_t index, TensorInfo& t, uint32_t& n_dims_out);
+  Status parse_tensor_info(uint64_t index, TensorInfo& t);
 
   Reader r_;
   uint64_t size_;
@@ -227,8 +227,9 @@ Status check_alignment_key(const Value& v, uint64_t offset, uint64_t& alignment)
   return Status::ok();
 }
 
-Status HeaderParser::parse_tensor_info(uint64_t index, TensorInfo& t, uint32_t& n_dims) {
+Status HeaderParser::parse_tensor_info(uint64_t index, TensorInfo& t) {
   const uint64_t start = r_.pos();
+  uint32_t n_dims = 0;
   std::string ctx = "tensor info #" + std::to_string(index) + at(start);
   EMOE_RETURN_IF_ERROR(r_.read_string(t.name, ctx, "tensor name"));
   ctx = "tensor '" + t.name + "'";
@@ -369,8 +370,7 @@ Status HeaderParser::parse(uint32_t& version, uint64_t& alignment,
   for (uint64_t i = 0; i < n_tensors; ++i) {
     const uint64_t start = r_.pos();
     TensorInfo t;
-    uint32_t n_dims = 0;
-    EMOE_RETURN_IF_ERROR(parse_tensor_info(i, t, n_dims));
+    EMOE_RETURN_IF_ERROR(parse_tensor_info(i, t));
     if (!names.insert(t.name).second) {
       return corrupt("duplicate tensor name '" + t.name + "'" + at(start));
     }

@@ -25,8 +25,7 @@ int32_t argmax(const std::vector<float>& v) {
 
 }  // namespace
 
-Result<EngineBenchResult> run_engine_bench(const model::Model& model,
-                                           const EngineBenchOptions& o) {
+Result<EngineBenchResult> run_engine_bench(const model::Model& model, const EngineBenchOptions& o) {
   if (o.prompt_tokens < 1 || o.decode_tokens < 1 || o.repetitions < 1) {
     return invalid_argument("bench: prompt, decode and repetition counts must be >= 1");
   }
@@ -87,9 +86,9 @@ Result<EngineBenchResult> run_engine_bench(const model::Model& model,
 
   kernels::ThreadPool pool(o.n_threads);
   for (int rep = 0; rep < o.repetitions; ++rep) {
-    r.memory_gb_s = std::max(r.memory_gb_s, kernels::measure_read_bandwidth_gbs(
-                                                static_cast<size_t>(o.bandwidth_bytes),
-                                                o.n_threads, &pool));
+    r.memory_gb_s =
+        std::max(r.memory_gb_s, kernels::measure_read_bandwidth_gbs(
+                                    static_cast<size_t>(o.bandwidth_bytes), o.n_threads, &pool));
   }
   r.bandwidth_fraction = r.memory_gb_s > 0 ? r.decode_gb_s / r.memory_gb_s : 0;
   return r;

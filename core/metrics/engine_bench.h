@@ -17,7 +17,7 @@ struct EngineBenchOptions {
   int n_threads = 1;
   int64_t prompt_tokens = 512;
   int64_t decode_tokens = 64;
-  int repetitions = 3;        // best-of for each measurement (noisy shared machines)
+  int repetitions = 3;  // best-of for each measurement (noisy shared machines)
   uint64_t bandwidth_bytes = uint64_t{1} << 30;  // buffer for the streaming-read measurement
   uint64_t seed = 1;
 };

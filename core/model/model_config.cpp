@@ -64,8 +64,8 @@ Result<ModelConfig> ModelConfig::from_gguf(const gguf::GgufFile& f) {
   if (factor == 0.0f) EMOE_RETURN_IF_ERROR(read_float(f, p + "rope.scale_linear", &factor));
   if (factor < 0.0f) return corrupt("metadata '" + p + "rope.scaling.factor' is negative");
   if (factor > 0.0f) c.rope_freq_scale = 1.0f / factor;
-  if (auto type = f.get_string(p + "rope.scaling.type"); type.ok() && *type != "linear" &&
-                                                          *type != "none" && factor > 0.0f) {
+  if (auto type = f.get_string(p + "rope.scaling.type");
+      type.ok() && *type != "linear" && *type != "none" && factor > 0.0f) {
     return unsupported("rope scaling type '" + *type + "' is not supported (supported: linear)");
   }
 
@@ -92,8 +92,8 @@ Result<ModelConfig> ModelConfig::from_gguf(const gguf::GgufFile& f) {
   }
   if (c.n_expert > 0) {
     if (c.n_expert_used <= 0 || c.n_expert_used > c.n_expert) {
-      return corrupt("expert_used_count (" + std::to_string(c.n_expert_used) +
-                     ") must be in 1.." + std::to_string(c.n_expert));
+      return corrupt("expert_used_count (" + std::to_string(c.n_expert_used) + ") must be in 1.." +
+                     std::to_string(c.n_expert));
     }
   } else {
     c.n_expert_used = 0;

@@ -57,8 +57,8 @@ struct ModelWeights {
   std::vector<float> output_norm;  // [n_embd]
   kernels::MatrixView output;      // [n_vocab][n_embd]; token_embd when the file ties them
 
-  uint64_t dense_bytes = 0;   // every weight that is not an expert matrix
-  uint64_t expert_bytes = 0;  // all experts of all layers
+  uint64_t dense_bytes = 0;                        // every weight that is not an expert matrix
+  uint64_t expert_bytes = 0;                       // all experts of all layers
   uint64_t bytes_per_expert(int64_t layer) const;  // gate + up + down of one expert
 
   // Binds every tensor the architecture needs; a missing tensor, wrong shape or a type the

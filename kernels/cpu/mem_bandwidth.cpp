@@ -16,7 +16,7 @@ namespace emoe::kernels {
 namespace {
 
 constexpr size_t kPage = 4096;
-constexpr int kReps = 5;
+constexpr int kReps = 8;
 
 // Portable fallback: eight independent accumulators so the loop is bound by loads, not by an
 // add chain. One thread reaches a memory-bound rate only with wide loads (measured: 21 GB/s

@@ -10,6 +10,8 @@ uint64_t read_sum_avx2(const void* p, size_t bytes) {
   const auto* v = static_cast<const __m256i*>(p);
   __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
   for (size_t i = 0; i < bytes / 32; i += 8) {
+    const char* ahead = reinterpret_cast<const char*>(v + i) + 8192;  // as the GEMV kernels
+    for (int k = 0; k < 4; ++k) _mm_prefetch(ahead + 64 * k, _MM_HINT_T0);
     a0 = _mm256_add_epi64(a0,
                           _mm256_add_epi64(_mm256_load_si256(v + i), _mm256_load_si256(v + i + 4)));
     a1 = _mm256_add_epi64(

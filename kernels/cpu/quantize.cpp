@@ -171,10 +171,8 @@ void quant_q8_0_ref(const float* x, BlockQ8_0* b, int64_t nb) {
   }
 }
 
-}  // namespace
-
 // Round half to even without depending on the floating-point environment (|v| <= 127.x).
-static inline int round_half_even(float v) {
+inline int round_half_even(float v) {
   const float r = std::round(v);  // half away from zero
   if (std::fabs(v - std::trunc(v)) == 0.5f) {
     const float t = std::trunc(v);
@@ -182,6 +180,8 @@ static inline int round_half_even(float v) {
   }
   return static_cast<int>(r);
 }
+
+}  // namespace
 
 void quantize_activation_q8_0_scalar(const float* x, void* dst, int64_t n) {
   auto* b = static_cast<BlockQ8_0*>(dst);
@@ -312,7 +312,11 @@ void quantize_activation_row(TensorType w, const float* src, void* dst, int64_t 
       return;
     case TensorType::F16: {
       auto* h = static_cast<uint16_t*>(dst);
-      for (int64_t i = 0; i < n; ++i) h[i] = fp32_to_fp16(src[i]);
+      if (simd) {
+        convert_fp16_avx2(src, h, n);
+      } else {
+        for (int64_t i = 0; i < n; ++i) h[i] = fp32_to_fp16(src[i]);
+      }
       return;
     }
     case TensorType::BF16: {

@@ -1,6 +1,7 @@
 // ggml's AVX2 activation quantizers (quantize_row_q8_0 / quantize_row_q8_1 in ggml-cpu-quants.c):
 // d = amax/127, id = 127/amax, q = round_half_even(x * id). Byte-identical to the scalar
-// versions in quantize.cpp; this file only makes prefill's conversion cheap.
+// versions in quantize.cpp; this file only makes prefill's conversion cheap. The F16 conversion
+// is F16C's round-to-nearest-even, bit-identical to fp32_to_fp16 except for NaN payloads.
 #include <immintrin.h>
 
 #include "kernels/cpu/fp16.h"
@@ -70,6 +71,15 @@ void quantize_activation_q8_1_avx2(const float* x, void* dst, int64_t n) {
     b[i].d = fp32_to_fp16(d);
     b[i].s = fp32_to_fp16(d * static_cast<float>(sum));
   }
+}
+
+void convert_fp16_avx2(const float* x, uint16_t* dst, int64_t n) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m128i h = _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + i), h);
+  }
+  for (; i < n; ++i) dst[i] = fp32_to_fp16(x[i]);
 }
 
 }  // namespace emoe::kernels

@@ -55,8 +55,9 @@ struct ThreadPool::Impl {
   // new job until every claimed chunk is done, so they are stable while read.
   const Fn* fn = nullptr;
   int64_t n_items = 0;
-  bool stop = false;
   uint32_t gen = 0;  // caller only
+
+  std::atomic<bool> stop{false};
 
   alignas(64) std::atomic<uint64_t> work{0};
   alignas(64) std::atomic<uint32_t> wake{0};  // generation workers sleep on
@@ -91,7 +92,7 @@ struct ThreadPool::Impl {
         }
       }
       seen = wake.load(std::memory_order_acquire);
-      if (stop) return;
+      if (stop.load(std::memory_order_acquire)) return;
       drain(seen, t);
     }
   }
@@ -107,7 +108,7 @@ ThreadPool::ThreadPool(int n_threads) : impl_(std::make_unique<Impl>()) {
 }
 
 ThreadPool::~ThreadPool() {
-  impl_->stop = true;
+  impl_->stop.store(true, std::memory_order_release);
   impl_->wake.fetch_add(1, std::memory_order_release);
   impl_->wake.notify_all();
   for (std::thread& w : impl_->workers) w.join();

@@ -151,17 +151,6 @@ inline __m512i sum2(const Prepared& p, __m512i y) {
   }
 }
 
-template <typename Block>
-inline __m128 halves4(const Block* b, int field) {  // field 0: d, 1: m or s
-  uint16_t h[4];
-  for (int k = 0; k < 4; ++k) {
-    std::memcpy(&h[k], reinterpret_cast<const uint8_t*>(&b[k]) + 2 * field, 2);
-  }
-  uint64_t v;
-  std::memcpy(&v, h, 8);
-  return _mm_cvtph_ps(_mm_cvtsi64_si128(static_cast<long long>(v)));
-}
-
 // One weight row against NT activation rows. Each token's arithmetic is the same sequence of
 // operations whatever NT is, so the 4-token GEMM kernel is bit-identical to 4 single dots.
 template <typename WBlock, typename XBlock, int NT>
@@ -181,6 +170,13 @@ void dot512_rows(int64_t n, const void* w, const void* const* x, float* out) {
   }
   int64_t i = 0;
   for (; i + 4 <= nb; i += 4) {
+    if constexpr (NT == 1) {
+      // GEMV streams weights once; prefetch into the next rows (kPrefetchBytes).
+      const char* ahead = reinterpret_cast<const char*>(wb + i) + kPrefetchBytes;
+      _mm_prefetch(ahead, _MM_HINT_T0);
+      _mm_prefetch(ahead + 64, _MM_HINT_T0);
+      if constexpr (sizeof(WBlock) * 4 > 128) _mm_prefetch(ahead + 128, _MM_HINT_T0);
+    }
     const __m128 dw = halves4(wb + i, 0);
     const Prepared p01 = prepare2(wb[i], wb[i + 1]);
     const Prepared p23 = prepare2(wb[i + 2], wb[i + 3]);

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstring>
+#include <type_traits>
 
 #include "kernels/cpu/quant_blocks.h"
 
@@ -61,58 +62,88 @@ inline __m256i load_x(const Block& b) {
   return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qs));
 }
 
-// sum over blocks of (d_w*d_x) * sum(q_w*q_x); two accumulators hide the FMA latency.
-template <typename Dot, typename WBlock>
-float dot_q_q8_0(int64_t n, const void* w, const void* x) {
-  const auto* wb = static_cast<const WBlock*>(w);
-  const auto* xb = static_cast<const BlockQ8_0*>(x);
-  const int64_t nb = n / kQK;
-  __m256 acc0 = _mm256_setzero_ps();
-  __m256 acc1 = _mm256_setzero_ps();
-  int64_t i = 0;
-  for (; i + 1 < nb; i += 2) {
-    const __m256 d0 = _mm256_set1_ps(half(wb[i].d) * half(xb[i].d));
-    const __m256 d1 = _mm256_set1_ps(half(wb[i + 1].d) * half(xb[i + 1].d));
-    const __m256i s0 = Dot::signed_dot(load_w(wb[i]), load_x(xb[i]));
-    const __m256i s1 = Dot::signed_dot(load_w(wb[i + 1]), load_x(xb[i + 1]));
-    acc0 = _mm256_fmadd_ps(d0, _mm256_cvtepi32_ps(s0), acc0);
-    acc1 = _mm256_fmadd_ps(d1, _mm256_cvtepi32_ps(s1), acc1);
+// How far ahead of the current weight block GEMV prefetches: enough to keep misses in flight
+// across 4 KiB page boundaries, where the hardware prefetcher stops. Measured on the EPYC dev
+// VM (AVX-512 kernel, 256 MiB Q8_0): 29.5 -> 37.5 GB/s against a 38 GB/s read bandwidth.
+constexpr int64_t kPrefetchBytes = 8192;
+
+// Scales of four consecutive blocks (field 0: d, field 1: m or s) as floats, converted at once.
+template <typename Block>
+inline __m128 halves4(const Block* b, int field) {
+  uint16_t h[4];
+  for (int k = 0; k < 4; ++k) {
+    std::memcpy(&h[k], reinterpret_cast<const uint8_t*>(&b[k]) + 2 * field, 2);
   }
-  if (i < nb) {
-    const __m256 d0 = _mm256_set1_ps(half(wb[i].d) * half(xb[i].d));
-    const __m256i s0 = Dot::signed_dot(load_w(wb[i]), load_x(xb[i]));
-    acc0 = _mm256_fmadd_ps(d0, _mm256_cvtepi32_ps(s0), acc0);
-  }
-  return hsum_float_8(_mm256_add_ps(acc0, acc1));
+  uint64_t v;
+  std::memcpy(&v, h, 8);
+  return _mm_cvtph_ps(_mm_cvtsi64_si128(static_cast<long long>(v)));
 }
 
-// As above plus sum over blocks of m_w * s_x (ggml keeps that sum in a scalar float).
-template <typename Dot, typename WBlock>
-float dot_q_q8_1(int64_t n, const void* w, const void* x) {
+// Lane k of a 4-float vector in all 8 lanes.
+template <int k>
+inline __m256 lane(__m128 v) {
+  return _mm256_broadcastss_ps(_mm_shuffle_ps(v, v, _MM_SHUFFLE(k, k, k, k)));
+}
+
+// Int32 lane sums of one block's products, offset removed (signed) or raw (Q4_1/Q5_1).
+template <typename Dot, typename WBlock, typename XBlock>
+inline __m256 block_sum(const WBlock& w, const XBlock& x) {
+  if constexpr (std::is_same_v<XBlock, BlockQ8_1>) {
+    return _mm256_cvtepi32_ps(Dot::unsigned_dot(load_w(w), load_x(x)));
+  } else {
+    return _mm256_cvtepi32_ps(Dot::signed_dot(load_w(w), load_x(x)));
+  }
+}
+
+// sum over blocks of (d_w*d_x) * sum(q_w*q_x) [+ m_w*s_x]: four blocks per step share one scale
+// conversion; two accumulators hide the FMA latency; leftover blocks go one at a time. The
+// m_w*s_x terms are summed separately in float32, as ggml does.
+template <typename Dot, typename WBlock, typename XBlock>
+float dot_blocks(int64_t n, const void* w, const void* x) {
+  constexpr bool kMin = std::is_same_v<XBlock, BlockQ8_1>;
   const auto* wb = static_cast<const WBlock*>(w);
-  const auto* xb = static_cast<const BlockQ8_1*>(x);
+  const auto* xb = static_cast<const XBlock*>(x);
   const int64_t nb = n / kQK;
   __m256 acc0 = _mm256_setzero_ps();
   __m256 acc1 = _mm256_setzero_ps();
-  float summs = 0.0f;
+  __m128 summs4 = _mm_setzero_ps();
   int64_t i = 0;
-  for (; i + 1 < nb; i += 2) {
-    const __m256 d0 = _mm256_set1_ps(half(wb[i].d) * half(xb[i].d));
-    const __m256 d1 = _mm256_set1_ps(half(wb[i + 1].d) * half(xb[i + 1].d));
-    summs += half(wb[i].m) * half(xb[i].s);
-    summs += half(wb[i + 1].m) * half(xb[i + 1].s);
-    const __m256i s0 = Dot::unsigned_dot(load_w(wb[i]), load_x(xb[i]));
-    const __m256i s1 = Dot::unsigned_dot(load_w(wb[i + 1]), load_x(xb[i + 1]));
-    acc0 = _mm256_fmadd_ps(d0, _mm256_cvtepi32_ps(s0), acc0);
-    acc1 = _mm256_fmadd_ps(d1, _mm256_cvtepi32_ps(s1), acc1);
+  for (; i + 4 <= nb; i += 4) {
+    // Software prefetch well ahead (see kPrefetchBytes): GEMV streams rows back to back.
+    const char* ahead = reinterpret_cast<const char*>(wb + i) + kPrefetchBytes;
+    _mm_prefetch(ahead, _MM_HINT_T0);
+    _mm_prefetch(ahead + 64, _MM_HINT_T0);
+    if constexpr (sizeof(WBlock) * 4 > 128) _mm_prefetch(ahead + 128, _MM_HINT_T0);
+    const __m128 d = _mm_mul_ps(halves4(wb + i, 0), halves4(xb + i, 0));
+    acc0 = _mm256_fmadd_ps(lane<0>(d), block_sum<Dot>(wb[i], xb[i]), acc0);
+    acc1 = _mm256_fmadd_ps(lane<1>(d), block_sum<Dot>(wb[i + 1], xb[i + 1]), acc1);
+    acc0 = _mm256_fmadd_ps(lane<2>(d), block_sum<Dot>(wb[i + 2], xb[i + 2]), acc0);
+    acc1 = _mm256_fmadd_ps(lane<3>(d), block_sum<Dot>(wb[i + 3], xb[i + 3]), acc1);
+    if constexpr (kMin)
+      summs4 = _mm_add_ps(summs4, _mm_mul_ps(halves4(wb + i, 1), halves4(xb + i, 1)));
   }
-  if (i < nb) {
-    const __m256 d0 = _mm256_set1_ps(half(wb[i].d) * half(xb[i].d));
-    summs += half(wb[i].m) * half(xb[i].s);
-    const __m256i s0 = Dot::unsigned_dot(load_w(wb[i]), load_x(xb[i]));
-    acc0 = _mm256_fmadd_ps(d0, _mm256_cvtepi32_ps(s0), acc0);
+  float summs = 0.0f;
+  for (; i < nb; ++i) {
+    const __m256 d = _mm256_set1_ps(half(wb[i].d) * half(xb[i].d));
+    acc0 = _mm256_fmadd_ps(d, block_sum<Dot>(wb[i], xb[i]), acc0);
+    if constexpr (kMin) summs += half(wb[i].m) * half(xb[i].s);
   }
-  return hsum_float_8(_mm256_add_ps(acc0, acc1)) + summs;
+  float sum = hsum_float_8(_mm256_add_ps(acc0, acc1));
+  if constexpr (kMin) {
+    summs4 = _mm_add_ps(summs4, _mm_movehl_ps(summs4, summs4));
+    sum += _mm_cvtss_f32(_mm_add_ss(summs4, _mm_movehdup_ps(summs4))) + summs;
+  }
+  return sum;
+}
+
+template <typename Dot, typename WBlock>
+float dot_q_q8_0(int64_t n, const void* w, const void* x) {
+  return dot_blocks<Dot, WBlock, BlockQ8_0>(n, w, x);
+}
+
+template <typename Dot, typename WBlock>
+float dot_q_q8_1(int64_t n, const void* w, const void* x) {
+  return dot_blocks<Dot, WBlock, BlockQ8_1>(n, w, x);
 }
 
 template <typename Dot>

@@ -61,10 +61,10 @@ class TestCliCommands : public QObject {
   void bad_arguments_give_one_line_errors() {
     const QList<QStringList> cases = {
         {"nosuchcommand"},
-        {"generate", "-p", "x"},                              // missing -m
+        {"generate", "-p", "x"},  // missing -m
         {"generate", "-m", data(kA1), "-p", "x", "--threads", "abc"},
         {"info", "/nonexistent/model.gguf"},
-        {"info", data("FIXTURES_README.md")},                 // not a GGUF file
+        {"info", data("FIXTURES_README.md")},  // not a GGUF file
         {"logits", "-m", data(kA1), "-p", "x", "--out", "/nonexistent-dir/x.bin"},
         {"mkmodel", "--out", "/tmp/x.gguf", "--type", "q9_9"},
         {"bench", "-m", data(kA1), "--threads", "0"},
@@ -98,7 +98,7 @@ class TestCliCommands : public QObject {
     QTemporaryDir dir;
     const QString out = dir.filePath("logits.bin");
     Run r = run_emoe({"logits", "-m", data(kA1), "-p", QString::fromStdString(p.text), "--out", out,
-                  "--threads", "1"});
+                      "--threads", "1"});
     QCOMPARE(r.code, 0);
     const QJsonArray ids = json_of(r)["tokens"].toArray();
     QCOMPARE(ids.size(), static_cast<qsizetype>(p.token_ids.size()));
@@ -127,7 +127,7 @@ class TestCliCommands : public QObject {
     const emoe::test::PromptRef& p = fx->prompts[0];  // no near-tie greedy steps
     const QString text = QString::fromStdString(p.text);
     Run g = run_emoe({"generate", "-m", data(kA1), "-p", text, "-n", "16", "--ignore-eos", "--json",
-                  "--threads", "2"});
+                      "--threads", "2"});
     QCOMPARE(g.code, 0);
     const QJsonObject go = json_of(g);
     const QJsonArray gen = go["generated_tokens"].toArray();
@@ -148,7 +148,8 @@ class TestCliCommands : public QObject {
         const auto& ref = p.routing[lo["layer"].toInt()].topk[pos];
         std::set<int> want(ref.begin(), ref.end()), got;
         for (const QJsonValue& e : lo["topk"].toArray()) got.insert(e.toInt());
-        QVERIFY2(got == want, qPrintable(QString("pos %1 layer %2").arg(pos).arg(lo["layer"].toInt())));
+        QVERIFY2(got == want,
+                 qPrintable(QString("pos %1 layer %2").arg(pos).arg(lo["layer"].toInt())));
       }
     }
   }
@@ -156,15 +157,16 @@ class TestCliCommands : public QObject {
   void mkmodel_then_info_generate_perplexity() {
     QTemporaryDir dir;
     const QString model = dir.filePath("m.gguf");
-    Run mk = run_emoe({"mkmodel", "--out", model, "--layers", "2", "--embd", "64", "--heads", "4",
-                   "--kv-heads", "2", "--experts", "4", "--top-k", "2", "--ff", "96", "--vocab",
-                   "512", "--type", "q8_0", "--seed", "7"});
+    Run mk =
+        run_emoe({"mkmodel", "--out",      model, "--layers",  "2",    "--embd",  "64", "--heads",
+                  "4",       "--kv-heads", "2",   "--experts", "4",    "--top-k", "2",  "--ff",
+                  "96",      "--vocab",    "512", "--type",    "q8_0", "--seed",  "7"});
     QVERIFY2(mk.code == 0, mk.err.constData());
     Run info = run_emoe({"info", model, "--json"});
     QCOMPARE(info.code, 0);
     QCOMPARE(json_of(info)["hparams"].toObject()["n_expert"].toInt(), 4);
     Run gen = run_emoe({"generate", "-m", model, "-p", "the cat", "-n", "8", "--json", "--temp",
-                    "0.8", "--top-k", "40", "--top-p", "0.9", "--seed", "3"});
+                        "0.8", "--top-k", "40", "--top-p", "0.9", "--seed", "3"});
     QCOMPARE(gen.code, 0);
     QVERIFY(json_of(gen)["generated_tokens"].toArray().size() >= 1);
     QFile text(dir.filePath("t.txt"));
@@ -177,13 +179,12 @@ class TestCliCommands : public QObject {
   }
 
   void bench_prints_json() {
-    Run b = run_emoe({"bench", "-m", data(kA1), "--threads", "1",
-                  "--prompt-tokens", "32", "--decode-tokens", "4", "-r", "1", "--bandwidth-mib",
-                  "64", "--json"});
+    Run b = run_emoe({"bench", "-m", data(kA1), "--threads", "1", "--prompt-tokens", "32",
+                      "--decode-tokens", "4", "-r", "1", "--bandwidth-mib", "64", "--json"});
     QVERIFY2(b.code == 0, b.err.constData());
     const QJsonObject run = json_of(b)["runs"].toArray()[0].toObject();
-    for (const char* k : {"prefill_tok_s", "decode_tok_s", "decode_bytes_per_token",
-                          "decode_gb_s", "memory_gb_s", "bandwidth_fraction"}) {
+    for (const char* k : {"prefill_tok_s", "decode_tok_s", "decode_bytes_per_token", "decode_gb_s",
+                          "memory_gb_s", "bandwidth_fraction"}) {
       QVERIFY2(run[k].toDouble() > 0, k);
     }
     // Hand count for A1 (FIXTURES_README section 2): F16 output 128 x 32000 x 2, attention

@@ -23,7 +23,8 @@ class TestJsonWriter : public QObject {
   void escapes_and_non_finite() {
     emoe::JsonWriter j;
     j.begin_array().value("q\"b\\n\n\t\x01").value(std::nan("")).end_array();
-    QCOMPARE(QString::fromStdString(j.str()), QStringLiteral("[\"q\\\"b\\\\n\\n\\t\\u0001\",null]"));
+    QCOMPARE(QString::fromStdString(j.str()),
+             QStringLiteral("[\"q\\\"b\\\\n\\n\\t\\u0001\",null]"));
   }
 
   void invalid_utf8_becomes_replacement_character() {

@@ -1,12 +1,19 @@
-// Writes the GGUF fuzzer's seed corpus (tests/fuzz/corpus/) with GgufWriter: small valid files
-// that reach every part of the reader. Usage: fuzz_gguf_make_corpus OUT_DIR [VOCAB_GGUF]
-// (VOCAB_GGUF, e.g. tests/data/vocab/ggml-vocab-llama-spm.gguf, adds a seed with real tokens).
+// Writes the GGUF fuzzer's seed corpus with GgufWriter: small valid files that reach every part
+// of the reader. Seeds are named *.seed because .gitignore skips *.gguf outside tests/data.
+// Usage: fuzz_gguf_make_corpus OUT_DIR [VOCAB_GGUF]   (OUT_DIR is normally tests/fuzz/corpus;
+// VOCAB_GGUF, e.g. tests/data/vocab/ggml-vocab-llama-spm.gguf, adds a seed with real tokens).
 #include <cstdio>
 #include <string>
 #include <vector>
 
 #include "core/gguf/gguf_file.h"
 #include "core/gguf/gguf_writer.h"
+
+// The seeds hold raw tensor bytes only (add_tensor, never add_tensor_f32); this stub satisfies
+// the writer's link dependency on the quantizers so the tool builds without emoe_kernels.
+namespace emoe::kernels {
+bool quantize_row(TensorType, const float*, void*, int64_t) { return false; }
+}  // namespace emoe::kernels
 
 using emoe::gguf::GgufFile;
 using emoe::gguf::GgufWriter;
@@ -72,7 +79,7 @@ int main(int argc, char** argv) {
     ok &= add(w, "blk.0.attn_norm.weight", TensorType::F32, {32}, 128);
     ok &= add(w, "blk.0.ffn_up_exps.weight", TensorType::Q8_0, {32, 4, 2}, 8 * 34);
     ok &= add(w, "output.weight", TensorType::F16, {32, 5}, 320);
-    ok &= save(w, dir, "tiny-llama.gguf");
+    ok &= save(w, dir, "tiny-llama.seed");
   }
   {  // Every value type, nested and empty arrays, a custom alignment, odd tensor types.
     GgufWriter w;
@@ -98,18 +105,18 @@ int main(int argc, char** argv) {
     ok &= add(w, "i16", TensorType::I16, {3, 1, 1, 2}, 12);
     ok &= add(w, "empty", TensorType::F32, {0}, 0);
     ok &= add(w, "bf16", TensorType::BF16, {4}, 8);
-    ok &= save(w, dir, "all-types.gguf");
+    ok &= save(w, dir, "all-types.seed");
   }
   {  // Arrays nested to the reader's limit.
     GgufWriter w;
     Value v = Value::array(ValueType::Int8, {Value::i8(1)});
     for (int i = 1; i < 16; ++i) v = Value::array(ValueType::Array, {v});
     w.set("deep", v);
-    ok &= save(w, dir, "deep.gguf");
+    ok &= save(w, dir, "deep.seed");
   }
   {  // Header only.
     GgufWriter w;
-    ok &= save(w, dir, "empty.gguf");
+    ok &= save(w, dir, "empty.seed");
   }
   if (argc > 2) {  // Real tokens and scores: the first 400 entries of a vocabulary file.
     auto r = GgufFile::open(argv[2]);
@@ -126,7 +133,7 @@ int main(int argc, char** argv) {
         w.set(k, v);
       }
     }
-    ok &= save(w, dir, "vocab-head.gguf");
+    ok &= save(w, dir, "vocab-head.seed");
   }
   return ok ? 0 : 1;
 }

@@ -99,6 +99,7 @@ class TestGgufReader : public QObject {
   void open_equals_from_bytes();
   void vocab_files_open_data();
   void vocab_files_open();
+  void every_vocab_file_opens();
   void typed_getters();
   void open_errors();
 };
@@ -392,6 +393,17 @@ void TestGgufReader::vocab_files_open() {
   const auto bos = f.get_uint("tokenizer.ggml.bos_token_id");
   QVERIFY(bos.ok() && *bos < tokens->size());
   for (const auto& [k, v] : f.metadata()) QVERIFY(!v.to_display_string().empty());
+}
+
+void TestGgufReader::every_vocab_file_opens() {
+  // Whatever vocabularies tests/data/vocab holds (also ones added later) must parse.
+  const QStringList files = QDir(kData + "/vocab").entryList({"*.gguf"}, QDir::Files);
+  QVERIFY(files.size() >= 5);
+  for (const QString& file : files) {
+    auto r = GgufFile::open(data_path("vocab/" + file));
+    QVERIFY2(r.ok(), r.status().message().c_str());
+    QVERIFY((*r)->get_string_array("tokenizer.ggml.tokens").ok());
+  }
 }
 
 void TestGgufReader::typed_getters() {

@@ -1,5 +1,6 @@
 // Every weight type x every ISA this CPU has, against a float64 dot product of the dequantized
 // operands, over many lengths (vector tails, one to many blocks) and random block bytes.
+#include <QProcess>
 #include <QtTest>
 #include <cmath>
 #include <cstring>
@@ -227,6 +228,27 @@ class TestVecDot : public QObject {
       }
     }
     if (detected_isa() == Isa::Avx512 && cpu_has_avx512_vnni()) QVERIFY(checked >= 5 * 7 * 4);
+  }
+
+  void envOverride() {
+    // EMOE_ISA is read once per process, so a child run of this test checks it.
+    if (qEnvironmentVariableIsSet("EMOE_TEST_EXPECT_ISA")) {
+      QCOMPARE(QString::fromLatin1(isa_name(active_isa()).data()),
+               qEnvironmentVariable("EMOE_TEST_EXPECT_ISA"));
+      return;
+    }
+    for (const char* isa : {"scalar", "avx2", "avx512"}) {
+      const Isa want = isa[0] == 's' ? Isa::Scalar : isa[3] == '2' ? Isa::Avx2 : Isa::Avx512;
+      const Isa expect = want > detected_isa() ? detected_isa() : want;  // clamped
+      QProcess child;
+      QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+      env.insert("EMOE_ISA", isa);
+      env.insert("EMOE_TEST_EXPECT_ISA", QString::fromLatin1(isa_name(expect).data()));
+      child.setProcessEnvironment(env);
+      child.start(QCoreApplication::applicationFilePath(), {"envOverride"});
+      QVERIFY(child.waitForFinished(30000));
+      QVERIFY2(child.exitCode() == 0, child.readAllStandardOutput().constData());
+    }
   }
 
   void dispatch() {
