@@ -4,60 +4,51 @@
 #include <cmath>
 #include <vector>
 
-#include "kernels/cpu/fp16.h"
+#include "kernels/cpu/matmul.h"
 #include "kernels/cpu/thread_pool.h"
-#include "kernels/cpu/vec_dot.h"
 
 namespace emoe::engine {
 namespace {
 
 using kernels::TensorType;
 
-void attend_one_head(const AttentionShape& s, const KvCache& kv, int64_t layer,
-                     const BatchToken& tok, int64_t head, const float* q, float* out) {
-  thread_local std::vector<float> scores;
-  thread_local std::vector<uint16_t> q16;
+// One KV head of one token: the G query heads that share it read the cached rows once.
+// q: [G][head_dim] contiguous, out: [G][head_dim]. Both products are matmuls over the cache, so
+// with an F16 cache the other operand is converted to F16 first (vec_dot_type), exactly as
+// ggml's mul_mat treats the query and the softmax probabilities.
+void attend_kv_group(const AttentionShape& s, const KvCache& kv, int64_t layer,
+                     const BatchToken& tok, int64_t kv_head, const float* q, float* out) {
+  thread_local std::vector<float> probs;  // [G][n_pos]
   const int64_t hd = s.head_dim;
-  const int64_t kv_head = head / (s.n_head / s.n_head_kv);
+  const int64_t group = s.n_head / s.n_head_kv;
   const int64_t n_pos = tok.pos + 1;
-  const bool f16 = kv.type() == TensorType::F16;
-  scores.resize(static_cast<size_t>(n_pos));
+  const size_t elem = kv.type() == TensorType::F16 ? 2 : 4;
+  probs.resize(static_cast<size_t>(group * n_pos));
 
-  const void* qx = q;
-  if (f16) {
-    q16.resize(static_cast<size_t>(hd));
-    for (int64_t i = 0; i < hd; ++i) q16[i] = kernels::fp32_to_fp16(q[i]);
-    qx = q16.data();
-  }
-  const size_t head_off = static_cast<size_t>(kv_head * hd) * (f16 ? 2 : 4);
-  float max_score = -INFINITY;
-  for (int64_t j = 0; j < n_pos; ++j) {
-    const auto* krow = static_cast<const uint8_t*>(kv.k_row(tok.seq, layer, j)) + head_off;
-    const float sc = kernels::vec_dot(kv.type(), hd, krow, qx) * s.scale;
-    scores[j] = sc;
-    max_score = std::max(max_score, sc);
-  }
-  // ggml sums the exponentials in double before normalising.
-  double sum = 0.0;
-  for (int64_t j = 0; j < n_pos; ++j) {
-    const float e = std::exp(scores[j] - max_score);
-    scores[j] = e;
-    sum += e;
-  }
-  const float inv = static_cast<float>(1.0 / sum);
-  std::fill(out, out + hd, 0.0f);
-  for (int64_t j = 0; j < n_pos; ++j) {
-    const float p = scores[j] * inv;
-    const auto* vrow = static_cast<const uint8_t*>(kv.v_row(tok.seq, layer, j)) + head_off;
-    if (f16) {
-      const float p16 = kernels::fp16_to_fp32(kernels::fp32_to_fp16(p));
-      const auto* v = reinterpret_cast<const uint16_t*>(vrow);
-      for (int64_t d = 0; d < hd; ++d) out[d] += p16 * kernels::fp16_to_fp32(v[d]);
-    } else {
-      const auto* v = reinterpret_cast<const float*>(vrow);
-      for (int64_t d = 0; d < hd; ++d) out[d] += p * v[d];
+  const auto* k0 = static_cast<const uint8_t*>(kv.k_row(tok.seq, layer, 0)) + kv_head * hd * elem;
+  const kernels::MatrixView keys{kv.type(), n_pos, hd, kv.k_stride(), k0};
+  kernels::matmul(keys, q, group, hd, probs.data(), n_pos, nullptr);
+
+  for (int64_t h = 0; h < group; ++h) {
+    float* p = probs.data() + h * n_pos;
+    float max_score = -INFINITY;
+    for (int64_t j = 0; j < n_pos; ++j) {
+      p[j] *= s.scale;
+      max_score = std::max(max_score, p[j]);
     }
+    // ggml sums the exponentials in double before normalising.
+    double sum = 0.0;
+    for (int64_t j = 0; j < n_pos; ++j) {
+      p[j] = std::exp(p[j] - max_score);
+      sum += p[j];
+    }
+    const float inv = static_cast<float>(1.0 / sum);
+    for (int64_t j = 0; j < n_pos; ++j) p[j] *= inv;
   }
+
+  const kernels::MatrixView values{kv.type(), hd, n_pos, kv.v_stride(),
+                                   kv.v_dim_row(tok.seq, layer, kv_head * hd)};
+  kernels::matmul(values, probs.data(), group, n_pos, out, hd, nullptr);
 }
 
 }  // namespace
@@ -66,13 +57,14 @@ void attention(const AttentionShape& shape, const KvCache& kv, int64_t layer,
                std::span<const BatchToken> batch, const float* q, float* out,
                kernels::ThreadPool* pool) {
   const int64_t n_q = shape.n_head * shape.head_dim;
-  const int64_t n_items = static_cast<int64_t>(batch.size()) * shape.n_head;
+  const int64_t group_width = (shape.n_head / shape.n_head_kv) * shape.head_dim;
+  const int64_t n_items = static_cast<int64_t>(batch.size()) * shape.n_head_kv;
   auto work = [&](int64_t begin, int64_t end, int) {
     for (int64_t i = begin; i < end; ++i) {
-      const int64_t t = i / shape.n_head;
-      const int64_t h = i % shape.n_head;
-      attend_one_head(shape, kv, layer, batch[static_cast<size_t>(t)], h,
-                      q + t * n_q + h * shape.head_dim, out + t * n_q + h * shape.head_dim);
+      const int64_t t = i / shape.n_head_kv;
+      const int64_t g = i % shape.n_head_kv;
+      attend_kv_group(shape, kv, layer, batch[static_cast<size_t>(t)], g,
+                      q + t * n_q + g * group_width, out + t * n_q + g * group_width);
     }
   };
   if (pool && pool->size() > 1 && n_items > 1) {

@@ -1,6 +1,7 @@
-// The `emoe bench` measurement: prefill and decode throughput of a model at a thread count,
-// the weight bytes each decode token reads, and the achieved bandwidth next to this machine's
-// streaming-read bandwidth measured in the same run.
+// The `emoe bench` measurement at one thread count: prefill throughput on a prompt of
+// prompt_tokens; decode throughput over decode_tokens steps from an empty context (as
+// llama-bench's tg test); the weight bytes each decode token reads; and the achieved bandwidth
+// next to this machine's streaming-read bandwidth measured in the same run.
 #pragma once
 
 #include <cstdint>

@@ -18,6 +18,7 @@ namespace {
 constexpr size_t kGemvMinChunkBytes = 64 * 1024;
 constexpr size_t kRowTileBytes = 128 * 1024;
 constexpr int64_t kTokenTile = 16;
+constexpr int64_t kGemvRowGroup = 8;  // rows per group of the Blockwise tile kernels
 
 // Activations in vec_dot_type; grows to the largest call and is then reused (one per calling
 // thread, so concurrent matmuls from different threads do not share it).
@@ -40,7 +41,7 @@ void run(ThreadPool* pool, int64_t n, int64_t grain,
 struct MatmulJob {
   const MatrixView* w;
   VecDotFn dot;
-  VecDot4Fn dot4;  // may be null
+  VecDotTileFn tile;  // may be null
   const float* x;
   int64_t x_stride;
   float* y;
@@ -60,8 +61,15 @@ struct MatmulJob {
   const unsigned char* wrow(int64_t r) const {
     return static_cast<const unsigned char*>(w->data) + static_cast<size_t>(r) * w->row_stride;
   }
+  // b, e: in groups of kGemvRowGroup rows, so multi-row kernels see whole groups.
   void gemv(int64_t b, int64_t e) const {
-    for (int64_t r = b; r < e; ++r) y[r] = dot(w->cols, wrow(r), xq);
+    const int64_t r0 = b * kGemvRowGroup;
+    const int64_t r1 = std::min(w->rows, e * kGemvRowGroup);
+    if (tile) {
+      tile(w->cols, wrow(r0), w->row_stride, r1 - r0, xq, 0, 1, y + r0, 0);
+      return;
+    }
+    for (int64_t r = r0; r < r1; ++r) y[r] = dot(w->cols, wrow(r), xq);
   }
   // Work items are (row tile, token tile) pairs, row-tile major, so consecutive items reuse
   // the same weight tile from L2.
@@ -71,20 +79,15 @@ struct MatmulJob {
       const int64_t r1 = std::min(w->rows, r0 + row_tile);
       const int64_t t0 = (item % n_tt) * kTokenTile;
       const int64_t t1 = std::min(n_tokens, t0 + kTokenTile);
+      const unsigned char* xt = xq + static_cast<size_t>(t0) * xq_stride;
+      float* yt = y + t0 * y_stride + r0;
+      if (tile) {
+        tile(w->cols, wrow(r0), w->row_stride, r1 - r0, xt, xq_stride, t1 - t0, yt, y_stride);
+        continue;
+      }
       for (int64_t r = r0; r < r1; ++r) {
-        const unsigned char* wr = wrow(r);
-        int64_t t = t0;
-        if (dot4) {
-          for (; t + 4 <= t1; t += 4) {
-            const void* xs[4];
-            float out[4];
-            for (int k = 0; k < 4; ++k) xs[k] = xq + static_cast<size_t>(t + k) * xq_stride;
-            dot4(w->cols, wr, xs, out);
-            for (int k = 0; k < 4; ++k) y[(t + k) * y_stride + r] = out[k];
-          }
-        }
-        for (; t < t1; ++t) {
-          y[t * y_stride + r] = dot(w->cols, wr, xq + static_cast<size_t>(t) * xq_stride);
+        for (int64_t t = t0; t < t1; ++t) {
+          y[t * y_stride + r] = dot(w->cols, wrow(r), xq + static_cast<size_t>(t) * xq_stride);
         }
       }
     }
@@ -93,16 +96,21 @@ struct MatmulJob {
 
 }  // namespace
 
+QuantOrder quant_order(const MatrixView& w) {
+  return w.type == TensorType::Q4_0 && w.rows % 8 == 0 ? QuantOrder::Blockwise : QuantOrder::Lanes8;
+}
+
 void matmul(const MatrixView& w, const float* x, int64_t n_tokens, int64_t x_stride, float* y,
             int64_t y_stride, ThreadPool* pool) {
   if (n_tokens <= 0 || w.rows <= 0) return;
   const TensorType vt = vec_dot_type(w.type);
-  const VecDotFn dot = vec_dot_fn(active_isa(), w.type);
+  const QuantOrder order = quant_order(w);
+  const VecDotFn dot = vec_dot_fn(active_isa(), w.type, order);
   assert(dot && "matmul: weight type has no CPU dot product");
   if (!dot) return;
 
-  const VecDot4Fn dot4 = n_tokens > 1 ? vec_dot4_fn(active_isa(), w.type) : nullptr;
-  MatmulJob job{&w, dot, dot4, x, x_stride, y, y_stride, n_tokens, nullptr, nullptr, 0, 1, 1};
+  const VecDotTileFn tile = vec_dot_tile_fn(active_isa(), w.type, order);
+  MatmulJob job{&w, dot, tile, x, x_stride, y, y_stride, n_tokens, nullptr, nullptr, 0, 1, 1};
   const MatmulJob* jp = &job;
   // Convert activations once per call (ggml does the same into wdata).
   if (vt == TensorType::F32) {
@@ -121,12 +129,15 @@ void matmul(const MatrixView& w, const float* x, int64_t n_tokens, int64_t x_str
 
   const size_t row_bytes_w = std::max<size_t>(1, w.row_stride);
   if (n_tokens == 1) {
-    const int64_t grain =
-        std::max<int64_t>(1, static_cast<int64_t>(kGemvMinChunkBytes / row_bytes_w));
-    run(pool, w.rows, grain, [jp](int64_t b, int64_t e, int) { jp->gemv(b, e); });
+    const int64_t groups = (w.rows + kGemvRowGroup - 1) / kGemvRowGroup;
+    const int64_t grain = std::max<int64_t>(
+        1, static_cast<int64_t>(kGemvMinChunkBytes / (row_bytes_w * kGemvRowGroup)));
+    run(pool, groups, grain, [jp](int64_t b, int64_t e, int) { jp->gemv(b, e); });
     return;
   }
   job.row_tile = std::clamp<int64_t>(static_cast<int64_t>(kRowTileBytes / row_bytes_w), 1, w.rows);
+  // Whole groups of the multi-row kernels (eight rows for Blockwise) where the tile allows.
+  if (job.row_tile > kGemvRowGroup) job.row_tile -= job.row_tile % kGemvRowGroup;
   const int64_t n_rt = (w.rows + job.row_tile - 1) / job.row_tile;
   job.n_tt = (n_tokens + kTokenTile - 1) / kTokenTile;
   run(pool, n_rt * job.n_tt, 1, [jp](int64_t b, int64_t e, int) { jp->gemm(b, e); });

@@ -39,19 +39,15 @@ float vec_dot_isa(Isa isa, TensorType w, int64_t n, const void* w_row, const voi
 using VecDotFn = float (*)(int64_t n, const void* w_row, const void* x_row);
 VecDotFn vec_dot_fn(Isa isa, TensorType w, QuantOrder order = QuantOrder::Lanes8);
 
-// One weight row against 4 activation rows (GEMM): out[k] = dot(w_row, x_rows[k]), bit-identical
-// to the VecDotFn of the same isa, type and order. nullptr when there is no such kernel (call the
-// VecDotFn per row instead).
-using VecDot4Fn = void (*)(int64_t n, const void* w_row, const void* const* x_rows, float* out);
-VecDot4Fn vec_dot4_fn(Isa isa, TensorType w, QuantOrder order = QuantOrder::Lanes8);
-
-// `nr` weight rows, w_stride bytes apart, against one activation row (GEMV):
-// out[r] = dot(w + r * w_stride, x_row), bit-identical to the VecDotFn of the same isa, type and
-// order; several rows run at once so their accumulation chains overlap. nullptr when there is no
-// such kernel.
-using VecDotRowsFn = void (*)(int64_t n, const void* w, size_t w_stride, int64_t nr,
-                              const void* x_row, float* out);
-VecDotRowsFn vec_dot_rows_fn(Isa isa, TensorType w, QuantOrder order = QuantOrder::Lanes8);
+// A tile of dot products for GEMV and GEMM: weight rows [0, nr) (w_stride bytes apart) against
+// activation rows [0, nt) (x_stride bytes apart, in vec_dot_type(w)):
+//   out[t * out_stride + r] = VecDotFn(n, w + r * w_stride, x + t * x_stride),
+// bit-identical to the VecDotFn of the same isa, type and order. Several rows and tokens run at
+// once so that their accumulation chains overlap and loads are shared. nullptr when there is no
+// such kernel (call the VecDotFn per output instead).
+using VecDotTileFn = void (*)(int64_t n, const void* w, size_t w_stride, int64_t nr, const void* x,
+                              size_t x_stride, int64_t nt, float* out, int64_t out_stride);
+VecDotTileFn vec_dot_tile_fn(Isa isa, TensorType w, QuantOrder order = QuantOrder::Lanes8);
 
 // Semantics shared by every ISA (float types differ between ISAs in float32 summation order only;
 // quant types are bit-identical across ISAs, see QuantOrder):

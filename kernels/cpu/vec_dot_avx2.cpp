@@ -7,16 +7,11 @@
 namespace emoe::kernels {
 namespace {
 
-// int8 x int8 -> 8 int32 partial sums. maddubs wants an unsigned left operand, so the sign of
-// x moves onto y; pairs stay below int16 saturation since |q| <= 128 and |q8| <= 127.
+// Lane j = sum of the four u8 x s8 products of bytes 4j..4j+3. The int16 pair sums cannot
+// saturate for the operands the quant kernels pass (u <= 128 against |s| <= 127, or u <= 31).
 struct DotAvx2 {
-  static __m256i signed_dot(__m256i x, __m256i y) {
-    const __m256i ax = _mm256_sign_epi8(x, x);
-    const __m256i sy = _mm256_sign_epi8(y, x);
-    return _mm256_madd_epi16(_mm256_maddubs_epi16(ax, sy), _mm256_set1_epi16(1));
-  }
-  static __m256i unsigned_dot(__m256i ux, __m256i y) {
-    return _mm256_madd_epi16(_mm256_maddubs_epi16(ux, y), _mm256_set1_epi16(1));
+  static __m256i dp(__m256i u, __m256i s) {
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
   }
 };
 
@@ -67,7 +62,7 @@ float dot_bf16(int64_t n, const void* w, const void* x) {
 
 }  // namespace
 
-VecDotFn vec_dot_fn_avx2(TensorType w) {
+VecDotFn vec_dot_fn_avx2(TensorType w, QuantOrder order) {
   switch (w) {
     case TensorType::F32:
       return dot_f32;
@@ -76,8 +71,14 @@ VecDotFn vec_dot_fn_avx2(TensorType w) {
     case TensorType::BF16:
       return dot_bf16;
     default:
-      return quant_kernel<DotAvx2>(w);
+      return quant_kernel<DotAvx2>(w, order);
   }
+}
+
+// Two tokens per Blockwise GEMM tile: eight unpacked weight vectors plus two accumulators fit
+// the sixteen ymm registers.
+VecDotTileFn vec_dot_tile_fn_avx2(TensorType w, QuantOrder order) {
+  return quant_tile_kernel<DotAvx2, 2>(w, order);
 }
 
 }  // namespace emoe::kernels

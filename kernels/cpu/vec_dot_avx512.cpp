@@ -67,25 +67,25 @@ float dot_f16(int64_t n, const void* w, const void* x) {
 namespace emoe::kernels {
 namespace {
 
-// dpbusd multiplies unsigned by signed bytes and sums groups of four into int32 without
-// intermediate saturation; the sign of x moves onto y as in the AVX2 version.
+// dpbusd sums groups of four u8 x s8 products into int32 without intermediate saturation: the
+// same lane sums as the AVX2 maddubs + madd pair, in one instruction.
 struct DotVnni {
-  static __m256i signed_dot(__m256i x, __m256i y) {
-    const __m256i ax = _mm256_abs_epi8(x);
-    const __m256i sy = _mm256_sign_epi8(y, x);
-    return _mm256_dpbusd_epi32(_mm256_setzero_si256(), ax, sy);
-  }
-  static __m256i unsigned_dot(__m256i ux, __m256i y) {
-    return _mm256_dpbusd_epi32(_mm256_setzero_si256(), ux, y);
+  static __m256i dp(__m256i u, __m256i s) {
+    return _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, s);
   }
 };
 
-// --- 512-bit kernels: two blocks per vector, four blocks per step -------------------------
-// Lanes 0..7 of a 16 x int32 sum belong to the first block, 8..15 to the second. Scales of
-// four blocks are converted and multiplied in one xmm and spread with permutes, which halves
-// the per-block scalar work of the 256-bit loop (the bottleneck for 4-bit weights).
+// --- Lanes8 with 512-bit vectors: two independent outputs per vector ---------------------
+// Lanes 0..7 of a vector carry one (row, token) output's ggml lanes and lanes 8..15 another's,
+// so every output still sees exactly ggml_vec_dot's operations (the lanes never mix before the
+// final hsum_float_8 of each half). GEMV pairs two rows against one token; GEMM pairs one row
+// against two tokens. Halves the instructions per block compared with the 256-bit tiles.
 
-// Two blocks' 32 nibbles each -> 64 bytes [a lo, a hi, b lo, b hi] (element order).
+inline __m512i dp512(__m512i u, __m512i s) {
+  return _mm512_dpbusd_epi32(_mm512_setzero_si512(), u, s);
+}
+
+// 16-byte nibble runs of blocks a and b -> 64 bytes (a elements 0..31 | b elements 0..31).
 inline __m512i nibbles2(const uint8_t* a, const uint8_t* b) {
   __m512i z =
       _mm512_maskz_broadcast_i32x4(0xFFFF, _mm_loadu_si128(reinterpret_cast<const __m128i*>(a)));
@@ -110,151 +110,193 @@ inline __mmask64 high_bits2(const Block& a, const Block& b) {
   return _cvtu64_mask64(uint64_t{ha} | (uint64_t{hb} << 32));
 }
 
-inline __m512i dp(__m512i u, __m512i s) {
-  return _mm512_dpbusd_epi32(_mm512_setzero_si512(), u, s);
-}
-
-// Two weight blocks made ready for dpbusd: unsigned quants (offsets are applied on the
-// activation side) or, for Q8_0, |q| plus the lanes whose sign moves onto the activations.
-// Prepared once, they serve every token of a GEMM tile.
-struct Prepared {
+// Two weight blocks ready for dpbusd: unsigned quants (offsets go to the activation side) or,
+// for Q8_0, |q| plus the lanes whose sign moves onto the activations.
+struct W2 {
   __m512i q;
   __mmask64 neg = 0;
 };
 
-inline Prepared prepare2(const BlockQ4_0& a, const BlockQ4_0& b) { return {nibbles2(a.qs, b.qs)}; }
-inline Prepared prepare2(const BlockQ4_1& a, const BlockQ4_1& b) { return {nibbles2(a.qs, b.qs)}; }
-inline Prepared prepare2(const BlockQ5_0& a, const BlockQ5_0& b) {
-  const __m512i n = nibbles2(a.qs, b.qs);
-  return {_mm512_mask_add_epi8(n, high_bits2(a, b), n, _mm512_set1_epi8(16))};
-}
-inline Prepared prepare2(const BlockQ5_1& a, const BlockQ5_1& b) {
-  const __m512i n = nibbles2(a.qs, b.qs);
-  return {_mm512_mask_add_epi8(n, high_bits2(a, b), n, _mm512_set1_epi8(16))};
-}
-inline Prepared prepare2(const BlockQ8_0& a, const BlockQ8_0& b) {
-  const __m512i w = bytes2(a.qs, b.qs);
-  return {_mm512_abs_epi8(w), _mm512_movepi8_mask(w)};
-}
-
-// sum(q_w * q_x) per block pair with the format's offset removed: (q - 8) . y = q . y - 8 . y.
-template <typename WBlock>
-inline __m512i sum2(const Prepared& p, __m512i y) {
-  if constexpr (std::is_same_v<WBlock, BlockQ4_0>) {
-    return _mm512_sub_epi32(dp(p.q, y), dp(_mm512_set1_epi8(8), y));
-  } else if constexpr (std::is_same_v<WBlock, BlockQ5_0>) {
-    return _mm512_sub_epi32(dp(p.q, y), dp(_mm512_set1_epi8(16), y));
-  } else if constexpr (std::is_same_v<WBlock, BlockQ8_0>) {
-    return dp(p.q, _mm512_mask_sub_epi8(y, p.neg, _mm512_setzero_si512(), y));
+template <typename Block>
+inline W2 weights2(const Block& a, const Block& b) {
+  if constexpr (std::is_same_v<Block, BlockQ8_0>) {
+    const __m512i q = bytes2(a.qs, b.qs);
+    return {_mm512_abs_epi8(q), _mm512_movepi8_mask(q)};
+  } else if constexpr (std::is_same_v<Block, BlockQ4_0> || std::is_same_v<Block, BlockQ4_1>) {
+    return {nibbles2(a.qs, b.qs)};
   } else {
-    return dp(p.q, y);  // Q4_1, Q5_1: unsigned quants, the minimum is added via m_w * s_x
+    const __m512i q = nibbles2(a.qs, b.qs);
+    return {_mm512_mask_add_epi8(q, high_bits2(a, b), q, _mm512_set1_epi8(16))};
   }
 }
 
-// One weight row against NT activation rows. Each token's arithmetic is the same sequence of
-// operations whatever NT is, so the 4-token GEMM kernel is bit-identical to 4 single dots.
-template <typename WBlock, typename XBlock, int NT>
-void dot512_rows(int64_t n, const void* w, const void* const* x, float* out) {
+// Two activation blocks and, for weight formats with an offset, the lane sums o . x.
+template <typename WBlock>
+struct X2 {
+  __m512i q, off;
+  X2() = default;
+  template <typename XBlock>
+  X2(const XBlock& a, const XBlock& b) : q(bytes2(a.qs, b.qs)) {
+    if constexpr (WeightFormat<WBlock>::kOffset != 0) {
+      off = dp512(_mm512_set1_epi8(WeightFormat<WBlock>::kOffset), q);
+    } else {
+      off = _mm512_setzero_si512();
+    }
+  }
+};
+
+template <typename WBlock>
+inline __m512i sums2(const W2& w, const X2<WBlock>& x) {
+  if constexpr (WeightFormat<WBlock>::kSigned) {
+    return dp512(w.q, _mm512_mask_sub_epi8(x.q, w.neg, _mm512_setzero_si512(), x.q));
+  } else if constexpr (WeightFormat<WBlock>::kOffset != 0) {
+    return _mm512_sub_epi32(dp512(w.q, x.q), x.off);
+  } else {
+    return dp512(w.q, x.q);
+  }
+}
+
+// R weight rows x T tokens, out[t * os + r]. T == 1: vector p holds rows 2p and 2p+1. T even:
+// vector r * T/2 + q holds row r against tokens 2q and 2q+1.
+template <typename WBlock, typename XBlock, int R, int T>
+void pair_tile(int64_t nb, const WBlock* const* w, const XBlock* const* x, float* out, int64_t os,
+               int64_t ahead) {
+  static_assert((T == 1 && R % 2 == 0) || T % 2 == 0);
   constexpr bool kMin = std::is_same_v<XBlock, BlockQ8_1>;
-  const auto* wb = static_cast<const WBlock*>(w);
-  const XBlock* xb[NT];
-  for (int t = 0; t < NT; ++t) xb[t] = static_cast<const XBlock*>(x[t]);
-  const int64_t nb = n / kQK;
-  const __m512i lo = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
-  const __m512i hi = _mm512_set_epi32(3, 3, 3, 3, 3, 3, 3, 3, 2, 2, 2, 2, 2, 2, 2, 2);
-  __m512 acc0[NT], acc1[NT];
-  __m128 summs[NT];
-  for (int t = 0; t < NT; ++t) {
-    acc0[t] = acc1[t] = _mm512_setzero_ps();
-    summs[t] = _mm_setzero_ps();
+  constexpr int P = R * T / 2;
+  // Output (row, token) of half h of vector p.
+  auto row_of = [](int p, int h) { return T == 1 ? 2 * p + h : p / (T / 2); };
+  auto tok_of = [](int p, int h) { return T == 1 ? 0 : 2 * (p % (T / 2)) + h; };
+  __m512 acc[P];
+  float summs[P][2];
+  for (int p = 0; p < P; ++p) {
+    acc[p] = _mm512_setzero_ps();
+    summs[p][0] = summs[p][1] = 0.0f;
   }
   int64_t i = 0;
   for (; i + 4 <= nb; i += 4) {
-    if constexpr (NT == 1) {
-      // GEMV streams weights once; prefetch into the next rows (kPrefetchBytes).
-      const char* ahead = reinterpret_cast<const char*>(wb + i) + kPrefetchBytes;
-      _mm_prefetch(ahead, _MM_HINT_T0);
-      _mm_prefetch(ahead + 64, _MM_HINT_T0);
-      if constexpr (sizeof(WBlock) * 4 > 128) _mm_prefetch(ahead + 128, _MM_HINT_T0);
+    if (ahead) {
+      for (int r = 0; r < R; ++r) prefetch_ahead(w[r] + i, ahead, sizeof(WBlock) * 4 > 128 ? 3 : 2);
     }
-    const __m128 dw = halves4(wb + i, 0);
-    const Prepared p01 = prepare2(wb[i], wb[i + 1]);
-    const Prepared p23 = prepare2(wb[i + 2], wb[i + 3]);
-    for (int t = 0; t < NT; ++t) {
-      const XBlock* xt = xb[t] + i;
-      const __m512 dz = _mm512_maskz_broadcast_f32x4(0xFFFF, _mm_mul_ps(dw, halves4(xt, 0)));
-      const __m512i s01 = sum2<WBlock>(p01, bytes2(xt[0].qs, xt[1].qs));
-      const __m512i s23 = sum2<WBlock>(p23, bytes2(xt[2].qs, xt[3].qs));
-      acc0[t] = _mm512_fmadd_ps(_mm512_maskz_permutexvar_ps(0xFFFF, lo, dz),
-                                _mm512_maskz_cvtepi32_ps(0xFFFF, s01), acc0[t]);
-      acc1[t] = _mm512_fmadd_ps(_mm512_maskz_permutexvar_ps(0xFFFF, hi, dz),
-                                _mm512_maskz_cvtepi32_ps(0xFFFF, s23), acc1[t]);
-      if constexpr (kMin) {
-        summs[t] = _mm_add_ps(summs[t], _mm_mul_ps(halves4(wb + i, 1), halves4(xt, 1)));
+    // Scales: d_w * d_x of the four blocks, (first output's | second output's) in lanes 0..7.
+    __m512 dpair[P];
+    {
+      __m128 dx[T], dw[R];
+      for (int t = 0; t < T; ++t) dx[t] = halves4(x[t] + i, 0);
+      for (int r = 0; r < R; ++r) dw[r] = halves4(w[r] + i, 0);
+      for (int p = 0; p < P; ++p) {
+        const __m128 lo = _mm_mul_ps(dw[row_of(p, 0)], dx[tok_of(p, 0)]);
+        const __m128 hi = _mm_mul_ps(dw[row_of(p, 1)], dx[tok_of(p, 1)]);
+        dpair[p] =
+            _mm512_mask_broadcast_f32x4(_mm512_maskz_broadcast_f32x4(0x000F, lo), 0x00F0, hi);
       }
     }
-  }
-  for (int t = 0; t < NT; ++t) {
-    const __m512 acc = _mm512_add_ps(acc0[t], acc1[t]);
-    const __m256 a8 = _mm256_add_ps(_mm512_maskz_extractf32x8_ps(0xFF, acc, 0),
-                                    _mm512_maskz_extractf32x8_ps(0xFF, acc, 1));
-    float sum = hsum_float_8(a8);
-    if constexpr (kMin) {
-      __m128 s = _mm_add_ps(summs[t], _mm_movehl_ps(summs[t], summs[t]));
-      sum += _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)));
-    }
-    if (i < nb) {  // the last 1-3 blocks: the 256-bit loop
-      if constexpr (kMin) {
-        sum += dot_q_q8_1<DotVnni, WBlock>((nb - i) * kQK, wb + i, xb[t] + i);
+    for (int k = 0; k < 4; ++k) {
+      const __m512i idx = _mm512_set_epi32(4 + k, 4 + k, 4 + k, 4 + k, 4 + k, 4 + k, 4 + k, 4 + k,
+                                           k, k, k, k, k, k, k, k);
+      if constexpr (T == 1) {
+        const X2<WBlock> xq(x[0][i + k], x[0][i + k]);
+        for (int p = 0; p < P; ++p) {
+          const W2 wq = weights2(w[2 * p][i + k], w[2 * p + 1][i + k]);
+          const __m512 s = _mm512_maskz_cvtepi32_ps(0xFFFF, sums2<WBlock>(wq, xq));
+          acc[p] = _mm512_fmadd_ps(_mm512_maskz_permutexvar_ps(0xFFFF, idx, dpair[p]), s, acc[p]);
+        }
       } else {
-        sum += dot_q_q8_0<DotVnni, WBlock>((nb - i) * kQK, wb + i, xb[t] + i);
+        X2<WBlock> xq[T / 2];
+        for (int q = 0; q < T / 2; ++q) xq[q] = X2<WBlock>(x[2 * q][i + k], x[2 * q + 1][i + k]);
+        for (int r = 0; r < R; ++r) {
+          const W2 wq = weights2(w[r][i + k], w[r][i + k]);
+          for (int q = 0; q < T / 2; ++q) {
+            const int p = r * (T / 2) + q;
+            const __m512 s = _mm512_maskz_cvtepi32_ps(0xFFFF, sums2<WBlock>(wq, xq[q]));
+            acc[p] = _mm512_fmadd_ps(_mm512_maskz_permutexvar_ps(0xFFFF, idx, dpair[p]), s, acc[p]);
+          }
+        }
       }
     }
-    out[t] = sum;
+    if constexpr (kMin) {
+      for (int k = 0; k < 4; ++k) {
+        for (int p = 0; p < P; ++p) {
+          for (int h = 0; h < 2; ++h) {
+            summs[p][h] = std::fma(half(w[row_of(p, h)][i + k].m), half(x[tok_of(p, h)][i + k].s),
+                                   summs[p][h]);
+          }
+        }
+      }
+    }
+  }
+  for (; i < nb; ++i) {
+    for (int p = 0; p < P; ++p) {
+      const int ra = row_of(p, 0), rb = row_of(p, 1), ta = tok_of(p, 0), tb = tok_of(p, 1);
+      const W2 wq = weights2(w[ra][i], w[rb][i]);
+      const X2<WBlock> xq(x[ta][i], x[tb][i]);
+      const __m512 d =
+          _mm512_mask_blend_ps(0xFF00, _mm512_set1_ps(half(w[ra][i].d) * half(x[ta][i].d)),
+                               _mm512_set1_ps(half(w[rb][i].d) * half(x[tb][i].d)));
+      const __m512 s = _mm512_maskz_cvtepi32_ps(0xFFFF, sums2<WBlock>(wq, xq));
+      acc[p] = _mm512_fmadd_ps(d, s, acc[p]);
+      if constexpr (kMin) {
+        summs[p][0] = std::fma(half(w[ra][i].m), half(x[ta][i].s), summs[p][0]);
+        summs[p][1] = std::fma(half(w[rb][i].m), half(x[tb][i].s), summs[p][1]);
+      }
+    }
+  }
+  for (int p = 0; p < P; ++p) {
+    const float sum[2] = {hsum_float_8(_mm512_maskz_extractf32x8_ps(0xFF, acc[p], 0)),
+                          hsum_float_8(_mm512_maskz_extractf32x8_ps(0xFF, acc[p], 1))};
+    for (int h = 0; h < 2; ++h) {
+      out[tok_of(p, h) * os + row_of(p, h)] = kMin ? sum[h] + summs[p][h] : sum[h];
+    }
   }
 }
 
 template <typename WBlock, typename XBlock>
-float dot512(int64_t n, const void* w, const void* x) {
-  float out;
-  dot512_rows<WBlock, XBlock, 1>(n, w, &x, &out);
-  return out;
+void pair_gemv(int64_t nb, const WBlock* const* w, const XBlock* x, float* out, int64_t ahead) {
+  pair_tile<WBlock, XBlock, 4, 1>(nb, w, &x, out, 0, ahead);
 }
 
+// Tokens in fours against rows in twos (512-bit pairs), leftover rows by the 256-bit tile;
+// leftover tokens one at a time as lanes8_gemv walks them (rows in fours by 512-bit pairs).
 template <typename WBlock, typename XBlock>
-void dot512_x4(int64_t n, const void* w, const void* const* x, float* out) {
-  dot512_rows<WBlock, XBlock, 4>(n, w, x, out);
-}
-
-VecDotFn quant_kernel_vnni(TensorType w) {
-  switch (w) {
-    case TensorType::Q4_0:
-      return dot512<BlockQ4_0, BlockQ8_0>;
-    case TensorType::Q5_0:
-      return dot512<BlockQ5_0, BlockQ8_0>;
-    case TensorType::Q8_0:
-      return dot512<BlockQ8_0, BlockQ8_0>;
-    case TensorType::Q4_1:
-      return dot512<BlockQ4_1, BlockQ8_1>;
-    case TensorType::Q5_1:
-      return dot512<BlockQ5_1, BlockQ8_1>;
-    default:
-      return nullptr;
+void lanes8_tile512(int64_t n, const void* w, size_t ws, int64_t nr, const void* x, size_t xs,
+                    int64_t nt, float* out, int64_t os) {
+  const int64_t nb = n / kQK;
+  int64_t t = 0;
+  for (; t + 4 <= nt; t += 4) {
+    const XBlock* xt[4];
+    for (int k = 0; k < 4; ++k) xt[k] = row_at<XBlock>(x, xs, t + k);
+    int64_t r = 0;
+    for (; r + 2 <= nr; r += 2) {
+      const WBlock* wr[2] = {row_at<WBlock>(w, ws, r), row_at<WBlock>(w, ws, r + 1)};
+      pair_tile<WBlock, XBlock, 2, 4>(nb, wr, xt, out + t * os + r, os, 0);
+    }
+    for (; r < nr; ++r) {
+      const WBlock* wr = row_at<WBlock>(w, ws, r);
+      lanes8_tile<DotVnni, WBlock, XBlock, 1, 4>(nb, &wr, xt, out + t * os + r, os, 0);
+    }
+  }
+  for (; t < nt; ++t) {
+    lanes8_gemv<DotVnni, WBlock, XBlock, pair_gemv<WBlock, XBlock>>(
+        nb, w, ws, nr, row_at<XBlock>(x, xs, t), out + t * os);
   }
 }
 
-VecDot4Fn quant_kernel4_vnni(TensorType w) {
+// Instantiated here, inside the avx512vnni target region.
+VecDotFn vnni_kernel(TensorType w, QuantOrder order) { return quant_kernel<DotVnni>(w, order); }
+
+VecDotTileFn vnni_tile_kernel(TensorType w, QuantOrder order) {
+  if (order == QuantOrder::Blockwise) return quant_tile_kernel<DotVnni, 4>(w, order);
   switch (w) {
     case TensorType::Q4_0:
-      return dot512_x4<BlockQ4_0, BlockQ8_0>;
+      return lanes8_tile512<BlockQ4_0, BlockQ8_0>;
     case TensorType::Q5_0:
-      return dot512_x4<BlockQ5_0, BlockQ8_0>;
+      return lanes8_tile512<BlockQ5_0, BlockQ8_0>;
     case TensorType::Q8_0:
-      return dot512_x4<BlockQ8_0, BlockQ8_0>;
+      return lanes8_tile512<BlockQ8_0, BlockQ8_0>;
     case TensorType::Q4_1:
-      return dot512_x4<BlockQ4_1, BlockQ8_1>;
+      return lanes8_tile512<BlockQ4_1, BlockQ8_1>;
     case TensorType::Q5_1:
-      return dot512_x4<BlockQ5_1, BlockQ8_1>;
+      return lanes8_tile512<BlockQ5_1, BlockQ8_1>;
     default:
       return nullptr;
   }
@@ -297,11 +339,11 @@ float dot_bf16(int64_t n, const void* w, const void* x) {
 
 namespace emoe::kernels {
 
-VecDot4Fn vec_dot4_fn_avx512(TensorType w, bool vnni) {
-  return vnni ? quant_kernel4_vnni(w) : nullptr;
+VecDotTileFn vec_dot_tile_fn_avx512(TensorType w, QuantOrder order, bool vnni) {
+  return vnni ? vnni_tile_kernel(w, order) : nullptr;
 }
 
-VecDotFn vec_dot_fn_avx512(TensorType w, bool vnni, bool bf16) {
+VecDotFn vec_dot_fn_avx512(TensorType w, QuantOrder order, bool vnni, bool bf16) {
   switch (w) {
     case TensorType::F32:
       return dot_f32;
@@ -310,7 +352,7 @@ VecDotFn vec_dot_fn_avx512(TensorType w, bool vnni, bool bf16) {
     case TensorType::BF16:
       return bf16 ? dot_bf16 : nullptr;
     default:
-      return vnni ? quant_kernel_vnni(w) : nullptr;
+      return vnni ? vnni_kernel(w, order) : nullptr;
   }
 }
 

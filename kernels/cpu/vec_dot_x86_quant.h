@@ -1,10 +1,17 @@
-// Quantized dot-product loops shared by vec_dot_avx2.cpp and vec_dot_avx512.cpp, parameterised
-// by how 32 int8 products are summed (AVX2 maddubs or AVX512-VNNI dpbusd). Everything has
-// internal linkage: each ISA translation unit compiles its own copy with its own flags, so no
-// AVX-512 instruction can leak into the AVX2 path through an ODR-merged inline function.
-// Include only after <immintrin.h>, and only from those two files.
+// Quantized dot-product kernels shared by vec_dot_avx2.cpp and vec_dot_avx512.cpp, parameterised
+// by how groups of four u8 x s8 products are summed into int32 lanes (AVX2 maddubs + madd, or
+// AVX512-VNNI dpbusd; both exact here). Everything has internal linkage: each ISA translation
+// unit compiles its own copy with its own flags, so no AVX-512 instruction can leak into the AVX2
+// path through an ODR-merged inline function. Include only after <immintrin.h>, and only from
+// those two files.
+//
+// The float arithmetic is ggml's, operation for operation (see QuantOrder in vec_dot.h): only
+// integer sums, which are exact, are grouped differently. Every kernel here computes each output
+// with the same sequence of float operations whatever the tile shape, which is what makes the
+// multi-row kernels bit-identical to the single-row ones and to the scalar reference.
 #pragma once
 
+#include <cmath>
 #include <cstring>
 #include <type_traits>
 
@@ -13,6 +20,7 @@
 namespace emoe::kernels {
 namespace {
 
+// ggml's hsum_float_8: (l0+l4, l1+l5, l2+l6, l3+l7) = a, then (a0+a2) + (a1+a3).
 inline float hsum_float_8(__m256 x) {
   __m128 r = _mm_add_ps(_mm256_extractf128_ps(x, 1), _mm256_castps256_ps128(x));
   r = _mm_add_ps(r, _mm_movehl_ps(r, r));
@@ -40,22 +48,48 @@ inline __m256i bytes_from_bits_32(const uint8_t* p) {
   return _mm256_cmpeq_epi8(bytes, _mm256_set1_epi64x(-1));
 }
 
-// Weight loaders: 32 quants as int8, offset removed (signed) or raw (unsigned, for *_1 types).
-inline __m256i load_w(const BlockQ4_0& b) {
-  return _mm256_sub_epi8(bytes_from_nibbles_32(b.qs), _mm256_set1_epi8(8));
-}
-inline __m256i load_w(const BlockQ5_0& b) {
-  const __m256i hi = _mm256_and_si256(bytes_from_bits_32(b.qh), _mm256_set1_epi8(0x10));
-  return _mm256_sub_epi8(_mm256_or_si256(bytes_from_nibbles_32(b.qs), hi), _mm256_set1_epi8(16));
-}
-inline __m256i load_w(const BlockQ8_0& b) {
-  return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qs));
-}
-inline __m256i load_w(const BlockQ4_1& b) { return bytes_from_nibbles_32(b.qs); }
-inline __m256i load_w(const BlockQ5_1& b) {
-  const __m256i hi = _mm256_and_si256(bytes_from_bits_32(b.qh), _mm256_set1_epi8(0x10));
-  return _mm256_or_si256(bytes_from_nibbles_32(b.qs), hi);
-}
+// Weight quants as unsigned bytes plus the offset the format subtracts: (q - o) . x is computed
+// as q . x - o . x, exact in int32. Q8_0 is signed and uses the sign trick instead (kSigned).
+template <typename Block>
+struct WeightFormat;
+template <>
+struct WeightFormat<BlockQ4_0> {
+  static constexpr int kOffset = 8;
+  static constexpr bool kSigned = false;
+  static __m256i load(const BlockQ4_0& b) { return bytes_from_nibbles_32(b.qs); }
+};
+template <>
+struct WeightFormat<BlockQ5_0> {
+  static constexpr int kOffset = 16;
+  static constexpr bool kSigned = false;
+  static __m256i load(const BlockQ5_0& b) {
+    const __m256i hi = _mm256_and_si256(bytes_from_bits_32(b.qh), _mm256_set1_epi8(0x10));
+    return _mm256_or_si256(bytes_from_nibbles_32(b.qs), hi);
+  }
+};
+template <>
+struct WeightFormat<BlockQ4_1> {
+  static constexpr int kOffset = 0;
+  static constexpr bool kSigned = false;
+  static __m256i load(const BlockQ4_1& b) { return bytes_from_nibbles_32(b.qs); }
+};
+template <>
+struct WeightFormat<BlockQ5_1> {
+  static constexpr int kOffset = 0;
+  static constexpr bool kSigned = false;
+  static __m256i load(const BlockQ5_1& b) {
+    const __m256i hi = _mm256_and_si256(bytes_from_bits_32(b.qh), _mm256_set1_epi8(0x10));
+    return _mm256_or_si256(bytes_from_nibbles_32(b.qs), hi);
+  }
+};
+template <>
+struct WeightFormat<BlockQ8_0> {
+  static constexpr int kOffset = 0;
+  static constexpr bool kSigned = true;
+  static __m256i load(const BlockQ8_0& b) {
+    return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qs));
+  }
+};
 
 template <typename Block>
 inline __m256i load_x(const Block& b) {
@@ -79,86 +113,351 @@ inline __m128 halves4(const Block* b, int field) {
   return _mm_cvtph_ps(_mm_cvtsi64_si128(static_cast<long long>(v)));
 }
 
-// Lane k of a 4-float vector in all 8 lanes.
-template <int k>
-inline __m256 lane(__m128 v) {
-  return _mm256_broadcastss_ps(_mm_shuffle_ps(v, v, _MM_SHUFFLE(k, k, k, k)));
+inline void prefetch_ahead(const void* p, int64_t ahead, int lines) {
+  const char* a = static_cast<const char*>(p) + ahead;
+  for (int l = 0; l < lines; ++l) _mm_prefetch(a + 64 * l, _MM_HINT_T0);
 }
 
-// Int32 lane sums of one block's products, offset removed (signed) or raw (Q4_1/Q5_1).
+// Activation block prepared once for every weight row it meets: its quants and, for weight
+// formats with an offset, the lane sums o . x to subtract.
 template <typename Dot, typename WBlock, typename XBlock>
-inline __m256 block_sum(const WBlock& w, const XBlock& x) {
-  if constexpr (std::is_same_v<XBlock, BlockQ8_1>) {
-    return _mm256_cvtepi32_ps(Dot::unsigned_dot(load_w(w), load_x(x)));
+struct XPrep {
+  __m256i q, off;
+  XPrep() = default;
+  explicit XPrep(const XBlock& b) : q(load_x(b)) {
+    if constexpr (WeightFormat<WBlock>::kOffset != 0) {
+      off = Dot::dp(_mm256_set1_epi8(WeightFormat<WBlock>::kOffset), q);
+    } else {
+      off = _mm256_setzero_si256();
+    }
+  }
+};
+
+// Lane j = sum of q_w * q_x over elements 4j..4j+3, offset removed: ggml's lane grouping.
+template <typename Dot, typename WBlock, typename XBlock>
+inline __m256i lane_sums(__m256i w, const XPrep<Dot, WBlock, XBlock>& x) {
+  if constexpr (WeightFormat<WBlock>::kSigned) {
+    // maddubs/dpbusd want an unsigned left operand, so the sign of w moves onto x; pair sums
+    // stay below int16 saturation since |q_w| <= 128 and |q_x| <= 127.
+    return Dot::dp(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x.q, w));
+  } else if constexpr (WeightFormat<WBlock>::kOffset != 0) {
+    return _mm256_sub_epi32(Dot::dp(w, x.q), x.off);
   } else {
-    return _mm256_cvtepi32_ps(Dot::signed_dot(load_w(w), load_x(x)));
+    return Dot::dp(w, x.q);
   }
 }
 
-// sum over blocks of (d_w*d_x) * sum(q_w*q_x) [+ m_w*s_x]: four blocks per step share one scale
-// conversion; two accumulators hide the FMA latency; leftover blocks go one at a time. The
-// m_w*s_x terms are summed separately in float32, as ggml does.
-template <typename Dot, typename WBlock, typename XBlock>
-float dot_blocks(int64_t n, const void* w, const void* x) {
+template <typename Block>
+inline const Block* row_at(const void* base, size_t stride, int64_t r) {
+  return reinterpret_cast<const Block*>(static_cast<const unsigned char*>(base) +
+                                        static_cast<size_t>(r) * stride);
+}
+
+// GEMV prefetch distance for `rows` rows streamed side by side: whole groups of rows ahead, so
+// every row's prefetch lands on the same block of a later group (at least kPrefetchBytes on).
+inline int64_t rows_ahead(size_t stride, int rows) {
+  const int64_t group = static_cast<int64_t>(stride) * rows;
+  return group > 0 ? (kPrefetchBytes + group - 1) / group * group : 0;
+}
+
+// --- QuantOrder::Lanes8 ------------------------------------------------------------------
+// R weight rows x T activation rows; out[t * os + r]. Each (r, t) pair has its own 8-lane
+// accumulator and sees exactly ggml_vec_dot's operations; the tile only shares loads and
+// scale conversions, and the R * T independent FMA chains hide each other's latency.
+// ahead: GEMV prefetch distance in bytes past each weight row's current block (0: none).
+template <typename Dot, typename WBlock, typename XBlock, int R, int T>
+inline void lanes8_tile(int64_t nb, const WBlock* const* w, const XBlock* const* x, float* out,
+                        int64_t os, int64_t ahead) {
   constexpr bool kMin = std::is_same_v<XBlock, BlockQ8_1>;
-  const auto* wb = static_cast<const WBlock*>(w);
-  const auto* xb = static_cast<const XBlock*>(x);
-  const int64_t nb = n / kQK;
-  __m256 acc0 = _mm256_setzero_ps();
-  __m256 acc1 = _mm256_setzero_ps();
-  __m128 summs4 = _mm_setzero_ps();
+  using X = XPrep<Dot, WBlock, XBlock>;
+  __m256 acc[R][T];
+  float summs[R][T];
+  for (int r = 0; r < R; ++r) {
+    for (int t = 0; t < T; ++t) {
+      acc[r][t] = _mm256_setzero_ps();
+      summs[r][t] = 0.0f;
+    }
+  }
   int64_t i = 0;
   for (; i + 4 <= nb; i += 4) {
-    // Software prefetch well ahead (see kPrefetchBytes): GEMV streams rows back to back.
-    const char* ahead = reinterpret_cast<const char*>(wb + i) + kPrefetchBytes;
-    _mm_prefetch(ahead, _MM_HINT_T0);
-    _mm_prefetch(ahead + 64, _MM_HINT_T0);
-    if constexpr (sizeof(WBlock) * 4 > 128) _mm_prefetch(ahead + 128, _MM_HINT_T0);
-    const __m128 d = _mm_mul_ps(halves4(wb + i, 0), halves4(xb + i, 0));
-    acc0 = _mm256_fmadd_ps(lane<0>(d), block_sum<Dot>(wb[i], xb[i]), acc0);
-    acc1 = _mm256_fmadd_ps(lane<1>(d), block_sum<Dot>(wb[i + 1], xb[i + 1]), acc1);
-    acc0 = _mm256_fmadd_ps(lane<2>(d), block_sum<Dot>(wb[i + 2], xb[i + 2]), acc0);
-    acc1 = _mm256_fmadd_ps(lane<3>(d), block_sum<Dot>(wb[i + 3], xb[i + 3]), acc1);
-    if constexpr (kMin)
-      summs4 = _mm_add_ps(summs4, _mm_mul_ps(halves4(wb + i, 1), halves4(xb + i, 1)));
+    if (ahead) {
+      for (int r = 0; r < R; ++r) prefetch_ahead(w[r] + i, ahead, sizeof(WBlock) * 4 > 128 ? 3 : 2);
+    }
+    alignas(16) float d[R][T][4];  // d_w * d_x of the four blocks
+    {
+      __m128 dx[T];
+      for (int t = 0; t < T; ++t) dx[t] = halves4(x[t] + i, 0);
+      for (int r = 0; r < R; ++r) {
+        const __m128 dw = halves4(w[r] + i, 0);
+        for (int t = 0; t < T; ++t) _mm_store_ps(d[r][t], _mm_mul_ps(dw, dx[t]));
+      }
+    }
+    for (int k = 0; k < 4; ++k) {
+      X xp[T];
+      for (int t = 0; t < T; ++t) xp[t] = X(x[t][i + k]);
+      for (int r = 0; r < R; ++r) {
+        const __m256i wq = WeightFormat<WBlock>::load(w[r][i + k]);
+        for (int t = 0; t < T; ++t) {
+          const __m256 s = _mm256_cvtepi32_ps(lane_sums<Dot, WBlock, XBlock>(wq, xp[t]));
+          acc[r][t] = _mm256_fmadd_ps(_mm256_set1_ps(d[r][t][k]), s, acc[r][t]);
+        }
+      }
+    }
+    if constexpr (kMin) {
+      for (int k = 0; k < 4; ++k) {
+        for (int r = 0; r < R; ++r) {
+          for (int t = 0; t < T; ++t) {
+            summs[r][t] = std::fma(half(w[r][i + k].m), half(x[t][i + k].s), summs[r][t]);
+          }
+        }
+      }
+    }
   }
-  float summs = 0.0f;
   for (; i < nb; ++i) {
-    const __m256 d = _mm256_set1_ps(half(wb[i].d) * half(xb[i].d));
-    acc0 = _mm256_fmadd_ps(d, block_sum<Dot>(wb[i], xb[i]), acc0);
-    if constexpr (kMin) summs += half(wb[i].m) * half(xb[i].s);
+    for (int t = 0; t < T; ++t) {
+      const X xp(x[t][i]);
+      for (int r = 0; r < R; ++r) {
+        const __m256 d = _mm256_set1_ps(half(w[r][i].d) * half(x[t][i].d));
+        const __m256i wq = WeightFormat<WBlock>::load(w[r][i]);
+        const __m256 s = _mm256_cvtepi32_ps(lane_sums<Dot, WBlock, XBlock>(wq, xp));
+        acc[r][t] = _mm256_fmadd_ps(d, s, acc[r][t]);
+        if constexpr (kMin) {
+          summs[r][t] = std::fma(half(w[r][i].m), half(x[t][i].s), summs[r][t]);
+        }
+      }
+    }
   }
-  float sum = hsum_float_8(_mm256_add_ps(acc0, acc1));
-  if constexpr (kMin) {
-    summs4 = _mm_add_ps(summs4, _mm_movehl_ps(summs4, summs4));
-    sum += _mm_cvtss_f32(_mm_add_ss(summs4, _mm_movehdup_ps(summs4))) + summs;
+  for (int r = 0; r < R; ++r) {
+    for (int t = 0; t < T; ++t) {
+      const float sum = hsum_float_8(acc[r][t]);
+      out[t * os + r] = kMin ? sum + summs[r][t] : sum;
+    }
   }
-  return sum;
 }
 
-template <typename Dot, typename WBlock>
-float dot_q_q8_0(int64_t n, const void* w, const void* x) {
-  return dot_blocks<Dot, WBlock, BlockQ8_0>(n, w, x);
+template <typename Dot, typename WBlock, typename XBlock>
+float lanes8_dot(int64_t n, const void* w, const void* x) {
+  const auto* wb = static_cast<const WBlock*>(w);
+  const auto* xb = static_cast<const XBlock*>(x);
+  float out;
+  lanes8_tile<Dot, WBlock, XBlock, 1, 1>(n / kQK, &wb, &xb, &out, 0, kPrefetchBytes);
+  return out;
 }
 
-template <typename Dot, typename WBlock>
-float dot_q_q8_1(int64_t n, const void* w, const void* x) {
-  return dot_blocks<Dot, WBlock, BlockQ8_1>(n, w, x);
+// How GEMV walks the rows. One row at a time keeps a single memory stream, which DRAM serves
+// best, but the row's FMA chain allows only one block per FMA latency; several rows at once hide
+// that latency but read from several places. Measured on the EPYC dev VM (256 MiB, 1 / 2
+// threads): Q8_0's 34-byte blocks stream faster one row at a time (34 / 52 GB/s against 32 / 41
+// for four rows); the other formats' smaller blocks are latency-bound alone (Q4_0: 18 GB/s) and
+// take four rows at a time (32 GB/s).
+template <typename WBlock>
+inline constexpr bool kGemvOneRow = std::is_same_v<WBlock, BlockQ8_0>;
+
+template <typename Dot, typename WBlock, typename XBlock>
+void gemv4_tile(int64_t nb, const WBlock* const* w, const XBlock* x, float* out, int64_t ahead) {
+  lanes8_tile<Dot, WBlock, XBlock, 4, 1>(nb, w, &x, out, 0, ahead);
+}
+
+// Rows [0, nr) against one activation row. Group: the ISA's four-row kernel.
+template <typename Dot, typename WBlock, typename XBlock, auto Group>
+void lanes8_gemv(int64_t nb, const void* w, size_t ws, int64_t nr, const XBlock* x, float* out) {
+  int64_t r = 0;
+  if constexpr (!kGemvOneRow<WBlock>) {
+    const int64_t ahead = rows_ahead(ws, 4);
+    for (; r + 4 <= nr; r += 4) {
+      const WBlock* wr[4];
+      for (int k = 0; k < 4; ++k) wr[k] = row_at<WBlock>(w, ws, r + k);
+      Group(nb, wr, x, out + r, ahead);
+    }
+  }
+  for (; r < nr; ++r) {
+    const WBlock* wr = row_at<WBlock>(w, ws, r);
+    lanes8_tile<Dot, WBlock, XBlock, 1, 1>(nb, &wr, &x, out + r, 0, kPrefetchBytes);
+  }
+}
+
+// Tokens in fours, one weight row at a time (the row's blocks are unpacked once for the four);
+// leftover tokens one at a time.
+template <typename Dot, typename WBlock, typename XBlock>
+void lanes8_tile_any(int64_t n, const void* w, size_t ws, int64_t nr, const void* x, size_t xs,
+                     int64_t nt, float* out, int64_t os) {
+  const int64_t nb = n / kQK;
+  int64_t t = 0;
+  for (; t + 4 <= nt; t += 4) {
+    const XBlock* xt[4];
+    for (int k = 0; k < 4; ++k) xt[k] = row_at<XBlock>(x, xs, t + k);
+    for (int64_t r = 0; r < nr; ++r) {
+      const WBlock* wr = row_at<WBlock>(w, ws, r);
+      lanes8_tile<Dot, WBlock, XBlock, 1, 4>(nb, &wr, xt, out + t * os + r, os, 0);
+    }
+  }
+  for (; t < nt; ++t) {
+    lanes8_gemv<Dot, WBlock, XBlock, gemv4_tile<Dot, WBlock, XBlock>>(
+        nb, w, ws, nr, row_at<XBlock>(x, xs, t), out + t * os);
+  }
+}
+
+// --- QuantOrder::Blockwise (Q4_0) --------------------------------------------------------
+// Each output is acc = fma(float(isum_b), d_b, acc) over blocks, as ggml's repacked Q4_0x8
+// kernels. The int32 block sums of eight rows are reduced with horizontal adds so that they sit
+// in the float lanes of one vector and one vector FMA serves them all.
+
+// Block b of one row: sum over the 32 products, offset removed.
+template <typename Dot>
+inline int blockwise_isum(const BlockQ4_0& w, const XPrep<Dot, BlockQ4_0, BlockQ8_0>& x) {
+  const __m256i s = lane_sums<Dot, BlockQ4_0, BlockQ8_0>(WeightFormat<BlockQ4_0>::load(w), x);
+  __m128i r = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+  r = _mm_add_epi32(r, _mm_unpackhi_epi64(r, r));
+  r = _mm_add_epi32(r, _mm_shuffle_epi32(r, _MM_SHUFFLE(2, 3, 0, 1)));
+  return _mm_cvtsi128_si32(r);
 }
 
 template <typename Dot>
-VecDotFn quant_kernel(TensorType w) {
+float blockwise_dot(int64_t n, const void* w, const void* x) {
+  using X = XPrep<Dot, BlockQ4_0, BlockQ8_0>;
+  const auto* wb = static_cast<const BlockQ4_0*>(w);
+  const auto* xb = static_cast<const BlockQ8_0*>(x);
+  const int64_t nb = n / kQK;
+  __m128 acc = _mm_setzero_ps();
+  int64_t i = 0;
+  for (; i + 4 <= nb; i += 4) {
+    prefetch_ahead(wb + i, kPrefetchBytes, 2);
+    alignas(16) float d[4];
+    _mm_store_ps(d, _mm_mul_ps(halves4(wb + i, 0), halves4(xb + i, 0)));
+    for (int k = 0; k < 4; ++k) {
+      const float s = static_cast<float>(blockwise_isum<Dot>(wb[i + k], X(xb[i + k])));
+      acc = _mm_fmadd_ss(_mm_set_ss(s), _mm_set_ss(d[k]), acc);
+    }
+  }
+  for (; i < nb; ++i) {
+    const float s = static_cast<float>(blockwise_isum<Dot>(wb[i], X(xb[i])));
+    acc = _mm_fmadd_ss(_mm_set_ss(s), _mm_set_ss(half(wb[i].d) * half(xb[i].d)), acc);
+  }
+  return _mm_cvtss_f32(acc);
+}
+
+// Eight weight rows x T activation rows. Two rows share a vector: (row a elements 0..15 | row b
+// elements 0..15) against (x 0..15 | x 0..15), plus the same for elements 16..31, leaves row a's
+// partial sums in lanes 0..3 and row b's in 4..7; three horizontal adds over the four pairs
+// give the eight block sums, row kLaneRow[k] in lane k. The unpacked weights serve all T tokens.
+inline constexpr int kLaneRow[8] = {0, 2, 4, 6, 1, 3, 5, 7};
+
+template <typename Dot, int T>
+inline void blockwise_tile(int64_t nb, const BlockQ4_0* const* w, const BlockQ8_0* const* x,
+                           float* out, int64_t os, int64_t ahead) {
+  const __m256i m4 = _mm256_set1_epi8(0x0F);
+  __m256 acc[T];
+  for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();
+  for (int64_t i = 0; i < nb; ++i) {
+    if (ahead && (i & 3) == 0) {
+      for (int k = 0; k < 8; ++k) prefetch_ahead(w[k] + i, ahead, 2);
+    }
+    __m256i lo[4], hi[4];
+    for (int k = 0; k < 4; ++k) {
+      const __m256i v =
+          _mm256_set_m128i(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w[2 * k + 1][i].qs)),
+                           _mm_loadu_si128(reinterpret_cast<const __m128i*>(w[2 * k][i].qs)));
+      lo[k] = _mm256_and_si256(v, m4);
+      hi[k] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+    }
+    const __m128i dwh = _mm_setr_epi16(
+        static_cast<short>(w[0][i].d), static_cast<short>(w[2][i].d), static_cast<short>(w[4][i].d),
+        static_cast<short>(w[6][i].d), static_cast<short>(w[1][i].d), static_cast<short>(w[3][i].d),
+        static_cast<short>(w[5][i].d), static_cast<short>(w[7][i].d));
+    const __m256 dw = _mm256_cvtph_ps(dwh);
+    for (int t = 0; t < T; ++t) {
+      const __m256i xlo = _mm256_broadcastsi128_si256(
+          _mm_loadu_si128(reinterpret_cast<const __m128i*>(x[t][i].qs)));
+      const __m256i xhi = _mm256_broadcastsi128_si256(
+          _mm_loadu_si128(reinterpret_cast<const __m128i*>(x[t][i].qs + 16)));
+      const __m256i off =
+          _mm256_add_epi32(Dot::dp(_mm256_set1_epi8(8), xlo), Dot::dp(_mm256_set1_epi8(8), xhi));
+      __m256i p[4];
+      for (int k = 0; k < 4; ++k) {
+        p[k] = _mm256_sub_epi32(_mm256_add_epi32(Dot::dp(lo[k], xlo), Dot::dp(hi[k], xhi)), off);
+      }
+      const __m256i isum =
+          _mm256_hadd_epi32(_mm256_hadd_epi32(p[0], p[1]), _mm256_hadd_epi32(p[2], p[3]));
+      const __m256 d = _mm256_mul_ps(dw, _mm256_set1_ps(half(x[t][i].d)));
+      acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), d, acc[t]);
+    }
+  }
+  for (int t = 0; t < T; ++t) {
+    alignas(32) float lanes[8];
+    _mm256_store_ps(lanes, acc[t]);
+    for (int k = 0; k < 8; ++k) out[t * os + kLaneRow[k]] = lanes[k];
+  }
+}
+
+// Tokens in groups of kTokens, then one at a time; rows in groups of 8, then one at a time.
+template <typename Dot, int kTokens>
+void blockwise_tile_any(int64_t n, const void* w, size_t ws, int64_t nr, const void* x, size_t xs,
+                        int64_t nt, float* out, int64_t os) {
+  const int64_t nb = n / kQK;
+  const int64_t ahead = nt == 1 ? rows_ahead(ws, 8) : 0;
+  int64_t r = 0;
+  for (; r + 8 <= nr; r += 8) {
+    const BlockQ4_0* wr[8];
+    for (int k = 0; k < 8; ++k) wr[k] = row_at<BlockQ4_0>(w, ws, r + k);
+    int64_t t = 0;
+    for (; t + kTokens <= nt; t += kTokens) {
+      const BlockQ8_0* xt[kTokens];
+      for (int k = 0; k < kTokens; ++k) xt[k] = row_at<BlockQ8_0>(x, xs, t + k);
+      blockwise_tile<Dot, kTokens>(nb, wr, xt, out + t * os + r, os, ahead);
+    }
+    for (; t < nt; ++t) {
+      const BlockQ8_0* xt = row_at<BlockQ8_0>(x, xs, t);
+      blockwise_tile<Dot, 1>(nb, wr, &xt, out + t * os + r, os, ahead);
+    }
+  }
+  for (; r < nr; ++r) {
+    for (int64_t t = 0; t < nt; ++t) {
+      out[t * os + r] =
+          blockwise_dot<Dot>(n, row_at<BlockQ4_0>(w, ws, r), row_at<BlockQ8_0>(x, xs, t));
+    }
+  }
+}
+
+// --- Dispatch tables ----------------------------------------------------------------------
+
+template <typename Dot>
+VecDotFn quant_kernel(TensorType w, QuantOrder order) {
+  if (order == QuantOrder::Blockwise) {
+    return w == TensorType::Q4_0 ? blockwise_dot<Dot> : nullptr;
+  }
   switch (w) {
     case TensorType::Q4_0:
-      return dot_q_q8_0<Dot, BlockQ4_0>;
+      return lanes8_dot<Dot, BlockQ4_0, BlockQ8_0>;
     case TensorType::Q5_0:
-      return dot_q_q8_0<Dot, BlockQ5_0>;
+      return lanes8_dot<Dot, BlockQ5_0, BlockQ8_0>;
     case TensorType::Q8_0:
-      return dot_q_q8_0<Dot, BlockQ8_0>;
+      return lanes8_dot<Dot, BlockQ8_0, BlockQ8_0>;
     case TensorType::Q4_1:
-      return dot_q_q8_1<Dot, BlockQ4_1>;
+      return lanes8_dot<Dot, BlockQ4_1, BlockQ8_1>;
     case TensorType::Q5_1:
-      return dot_q_q8_1<Dot, BlockQ5_1>;
+      return lanes8_dot<Dot, BlockQ5_1, BlockQ8_1>;
+    default:
+      return nullptr;
+  }
+}
+
+// kTokens: tokens per Blockwise GEMM tile (register budget of the ISA).
+template <typename Dot, int kTokens>
+VecDotTileFn quant_tile_kernel(TensorType w, QuantOrder order) {
+  if (order == QuantOrder::Blockwise) {
+    return w == TensorType::Q4_0 ? blockwise_tile_any<Dot, kTokens> : nullptr;
+  }
+  switch (w) {
+    case TensorType::Q4_0:
+      return lanes8_tile_any<Dot, BlockQ4_0, BlockQ8_0>;
+    case TensorType::Q5_0:
+      return lanes8_tile_any<Dot, BlockQ5_0, BlockQ8_0>;
+    case TensorType::Q8_0:
+      return lanes8_tile_any<Dot, BlockQ8_0, BlockQ8_0>;
+    case TensorType::Q4_1:
+      return lanes8_tile_any<Dot, BlockQ4_1, BlockQ8_1>;
+    case TensorType::Q5_1:
+      return lanes8_tile_any<Dot, BlockQ5_1, BlockQ8_1>;
     default:
       return nullptr;
   }
