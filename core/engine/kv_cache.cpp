@@ -67,40 +67,32 @@ void KvCache::set_length(int32_t seq, int32_t length) {
   if (valid(seq)) seqs_[static_cast<size_t>(seq)].length = length;
 }
 
-size_t KvCache::k_offset(int64_t layer, int64_t pos) const {
+size_t KvCache::offset(int64_t layer, int64_t pos) const {
   return static_cast<size_t>((layer * n_ctx_ + pos) * n_embd_kv_) * elem_size_;
-}
-
-size_t KvCache::v_offset(int64_t layer, int64_t dim, int64_t pos) const {
-  return static_cast<size_t>((layer * n_embd_kv_ + dim) * n_ctx_ + pos) * elem_size_;
 }
 
 void KvCache::store(int32_t seq, int64_t layer, int64_t pos, const float* k, const float* v) {
   Sequence& s = seqs_[static_cast<size_t>(seq)];
-  uint8_t* kd = s.k.data() + k_offset(layer, pos);
-  uint8_t* vd = s.v.data() + v_offset(layer, 0, pos);
-  const size_t v_step = v_stride();
+  const size_t off = offset(layer, pos);
   if (type_ == kernels::TensorType::F16) {
-    auto* k16 = reinterpret_cast<uint16_t*>(kd);
+    auto* kd = reinterpret_cast<uint16_t*>(s.k.data() + off);
+    auto* vd = reinterpret_cast<uint16_t*>(s.v.data() + off);
     for (int64_t i = 0; i < n_embd_kv_; ++i) {
-      k16[i] = kernels::fp32_to_fp16(k[i]);
-      const uint16_t h = kernels::fp32_to_fp16(v[i]);
-      std::memcpy(vd + static_cast<size_t>(i) * v_step, &h, 2);
+      kd[i] = kernels::fp32_to_fp16(k[i]);
+      vd[i] = kernels::fp32_to_fp16(v[i]);
     }
   } else {
-    std::memcpy(kd, k, static_cast<size_t>(n_embd_kv_) * 4);
-    for (int64_t i = 0; i < n_embd_kv_; ++i) {
-      std::memcpy(vd + static_cast<size_t>(i) * v_step, &v[i], 4);
-    }
+    std::memcpy(s.k.data() + off, k, static_cast<size_t>(n_embd_kv_) * 4);
+    std::memcpy(s.v.data() + off, v, static_cast<size_t>(n_embd_kv_) * 4);
   }
 }
 
 const void* KvCache::k_row(int32_t seq, int64_t layer, int64_t pos) const {
-  return seqs_[static_cast<size_t>(seq)].k.data() + k_offset(layer, pos);
+  return seqs_[static_cast<size_t>(seq)].k.data() + offset(layer, pos);
 }
 
-const void* KvCache::v_dim_row(int32_t seq, int64_t layer, int64_t dim) const {
-  return seqs_[static_cast<size_t>(seq)].v.data() + v_offset(layer, dim, 0);
+const void* KvCache::v_row(int32_t seq, int64_t layer, int64_t pos) const {
+  return seqs_[static_cast<size_t>(seq)].v.data() + offset(layer, pos);
 }
 
 }  // namespace emoe::engine

@@ -1,7 +1,5 @@
-// Per-sequence key/value cache, F32 or F16 (F16 rounds values exactly as ggml's F16 cache
-// does). K is stored [n_layer][n_ctx][n_embd_kv] (a row per position); V is stored transposed,
-// [n_layer][n_embd_kv][n_ctx] (a row per dimension, as ggml's non-flash V cache), so both
-// attention products are plain matrix products over contiguous rows.
+// Per-sequence key/value cache. Each sequence owns [n_layer][n_ctx][n_embd_kv] slots for K
+// and for V, stored as F32 or F16 (F16 rounds values exactly as ggml's F16 cache does).
 #pragma once
 
 #include <cstdint>
@@ -30,13 +28,11 @@ class KvCache {
 
   // Writes one token's K and V rows ([n_embd_kv] floats each) at `pos`.
   void store(int32_t seq, int64_t layer, int64_t pos, const float* k, const float* v);
-  // K: the row of n_embd_kv elements at `pos`; rows are k_stride() bytes apart.
+  // Row of n_embd_kv elements in type(); element size 4 (F32) or 2 (F16); rows of consecutive
+  // positions are row_stride() bytes apart.
+  size_t row_stride() const { return static_cast<size_t>(n_embd_kv_) * elem_size_; }
   const void* k_row(int32_t seq, int64_t layer, int64_t pos) const;
-  size_t k_stride() const { return static_cast<size_t>(n_embd_kv_) * elem_size_; }
-  // V transposed: the row of dimension `dim` over positions 0..n_ctx-1; rows are v_stride()
-  // bytes apart.
-  const void* v_dim_row(int32_t seq, int64_t layer, int64_t dim) const;
-  size_t v_stride() const { return static_cast<size_t>(n_ctx_) * elem_size_; }
+  const void* v_row(int32_t seq, int64_t layer, int64_t pos) const;
 
  private:
   struct Sequence {
@@ -44,8 +40,7 @@ class KvCache {
     int32_t length = 0;
     std::vector<uint8_t> k, v;
   };
-  size_t k_offset(int64_t layer, int64_t pos) const;
-  size_t v_offset(int64_t layer, int64_t dim, int64_t pos) const;
+  size_t offset(int64_t layer, int64_t pos) const;
 
   int64_t n_layer_, n_ctx_, n_embd_kv_;
   kernels::TensorType type_;
