@@ -4,7 +4,9 @@
 #   2. configure build/ (Release, Ninja, CUDA when nvcc is found), build everything, run ctest
 #   3. sanitizer pass: build-asan/ with ASan+UBSan, CPU only, no GUI; only the tests whose names
 #      match $SAN_REGEX are built and run
-#   4. scripts/run_fuzz.sh 60, when that script exists
+#   4. ThreadSanitizer pass: build-tsan/, CPU only, no GUI; only the tests matching $TSAN_REGEX
+#      (the expert paging tests, whose copy thread must be race-free)
+#   5. scripts/run_fuzz.sh 60, when that script exists
 # Prints a summary and ends with "N passed, N failed": the tests of both ctest runs, plus one
 # failure for each step that failed outside a test (configure, build, fuzzing).
 # Exits non-zero on any failure.
@@ -23,6 +25,7 @@ QUICK=${EMOE_TEST_QUICK:-0}
 CTEST_JOBS=${EMOE_TEST_JOBS:-2}
 BUILD_JOBS=${EMOE_BUILD_JOBS:-$(nproc)}
 SAN_REGEX='gguf|tokenizer|kernels|engine|model'
+TSAN_REGEX='experts|routing_modes'
 FUZZ_SECONDS=60
 export QT_QPA_PLATFORM=offscreen
 
@@ -157,7 +160,35 @@ else
   fi
 fi
 
-# --- 4. fuzzing -----------------------------------------------------------------------------
+# --- 4. ThreadSanitizer pass ----------------------------------------------------------------
+if [[ "$QUICK" == 1 ]]; then
+  record "tsan pass" "skipped (EMOE_TEST_QUICK=1)"
+else
+  banner "build-tsan/ (TSan, tests matching '$TSAN_REGEX')"
+  t0=$SECONDS
+  export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}
+  if configure build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEMOE_TSAN=ON -DEMOE_SANITIZE=OFF \
+    -DEMOE_CUDA=OFF -DEMOE_BUILD_GUI=OFF; then
+    mapfile -t tsan_targets < <(ctest --test-dir build-tsan -N -R "$TSAN_REGEX" |
+      sed -nE 's/^[[:space:]]*Test +#[0-9]+: ([^ ]+).*$/\1/p' | sed 's/\./_/')
+    if ((${#tsan_targets[@]} == 0)); then
+      record "build (TSan)" "no tests match '$TSAN_REGEX'"
+    else
+      if cmake --build build-tsan -j "$BUILD_JOBS" --target "${tsan_targets[@]}" -- -k 0; then
+        record "build (TSan)" "ok, ${#tsan_targets[@]} tests ($(elapsed $((SECONDS - t0))))"
+      else
+        failed=$((failed + 1))
+        record "build (TSan)" "FAILED (see the compiler errors above)"
+      fi
+      run_ctest "ctest build-tsan/ ($TSAN_REGEX)" build-tsan -j "$CTEST_JOBS" -R "$TSAN_REGEX"
+    fi
+  else
+    failed=$((failed + 1))
+    record "configure build-tsan/" "FAILED"
+  fi
+fi
+
+# --- 5. fuzzing -----------------------------------------------------------------------------
 if [[ "$QUICK" == 1 ]]; then
   record "fuzz" "skipped (EMOE_TEST_QUICK=1)"
 elif [[ -f scripts/run_fuzz.sh ]]; then

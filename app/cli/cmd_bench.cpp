@@ -6,6 +6,8 @@
 #include "app/cli/cli_common.h"
 #include "app/cli/commands.h"
 #include "core/common/json_writer.h"
+#include "core/experts/expert_cache.h"
+#include "core/experts/memory_plan.h"
 #include "core/metrics/engine_bench.h"
 
 namespace emoe::cli {
@@ -39,8 +41,61 @@ void declare_bench(CommandSpec& spec) {
       .option("decode-tokens", 0, "N", "decode steps per measurement", "64")
       .option("repetitions", 'r', "N", "best of N for every figure", "3")
       .option("bandwidth-mib", 0, "N", "buffer for the memory-bandwidth measurement", "1024")
+      .flag("budget-sweep",
+            "also run expert budgets 10%..100% with exact+LRU, exact+LFU and fallback routing "
+            "(first thread count)")
       .flag("json", "print one JSON object");
 }
+
+namespace {
+
+struct SweepRow {
+  double percent = 0;
+  std::string config;
+  uint64_t budget = 0;
+  int64_t max_context = 0;
+  metrics::EngineBenchResult r;
+};
+
+Result<std::vector<SweepRow>> budget_sweep(const model::Model& m, metrics::EngineBenchOptions o) {
+  std::vector<SweepRow> rows;
+  experts::ExpertStore store(m.config(), m.weights());
+  const uint64_t min = experts::ExpertCache::minimum_budget(store);
+  struct Config {
+    const char* name;
+    engine::RoutingMode mode;
+    experts::EvictionPolicy policy;
+  };
+  const Config configs[] = {
+      {"exact+lru", engine::RoutingMode::Exact, experts::EvictionPolicy::Lru},
+      {"exact+lfu", engine::RoutingMode::Exact, experts::EvictionPolicy::Lfu},
+      {"fallback", engine::RoutingMode::Fallback, experts::EvictionPolicy::Lru}};
+  for (int pct = 10; pct <= 100; pct += 10) {
+    // 100% gets a whole slot per expert; below, the percentage of all expert bytes.
+    const uint64_t budget = pct == 100
+                                ? store.total_bytes() + 64ull * store.n_layer() * store.n_expert()
+                                : std::max(min, store.total_bytes() * pct / 100);
+    experts::MemoryPlanOptions po;
+    po.expert_budget = budget;
+    auto plan = experts::plan_memory(m.config(), m.weights(), store, po);
+    for (const Config& c : configs) {
+      experts::ExpertCacheOptions co;
+      co.budget_bytes = budget;
+      co.policy = c.policy;
+      auto cache = experts::ExpertCache::create(store, co);
+      if (!cache.ok()) return cache.status();
+      if (c.mode == engine::RoutingMode::Fallback) (*cache)->fill();
+      o.experts = {c.mode, cache->get()};
+      std::fprintf(stderr, "bench: budget %d%% %s...\n", pct, c.name);
+      auto r = metrics::run_engine_bench(m, o);
+      if (!r.ok()) return r.status();
+      rows.push_back({double(pct), c.name, budget, plan.ok() ? plan->max_context : 0, *r});
+    }
+  }
+  return rows;
+}
+
+}  // namespace
 
 Status run_bench(const ParsedArgs& args) {
   auto threads = parse_thread_list(args);
@@ -69,6 +124,15 @@ Status run_bench(const ParsedArgs& args) {
     if (!r.ok()) return r.status();
     results.push_back(*r);
   }
+  std::vector<SweepRow> sweep;
+  if (args.flag("budget-sweep")) {
+    if (!(*model)->config().is_moe())
+      return args.error("--budget-sweep needs a model with experts");
+    o.n_threads = threads->front();
+    auto rows = budget_sweep(**model, o);
+    if (!rows.ok()) return rows.status();
+    sweep = std::move(rows).value();
+  }
   const model::ModelWeights& w = (*model)->weights();
   if (args.flag("json")) {
     JsonWriter j;
@@ -83,7 +147,20 @@ Status run_bench(const ParsedArgs& args) {
       j.key("decode_gb_s").value(r.decode_gb_s).key("memory_gb_s").value(r.memory_gb_s);
       j.key("bandwidth_fraction").value(r.bandwidth_fraction).end_object();
     }
-    j.end_array().end_object();
+    j.end_array();
+    if (!sweep.empty()) {
+      j.key("budget_sweep").begin_array();
+      for (const SweepRow& row : sweep) {
+        j.begin_object().key("budget_percent").value(row.percent).key("config").value(row.config);
+        j.key("budget_bytes").value(row.budget).key("max_context").value(row.max_context);
+        j.key("decode_tok_s").value(row.r.decode_tok_s).key("hit_rate").value(row.r.hit_rate);
+        j.key("loaded_bytes_per_token").value(row.r.loaded_bytes_per_token);
+        j.key("stall_ms_per_token").value(row.r.stall_ms_per_token);
+        j.key("peak_device_bytes").value(row.r.peak_device_bytes).end_object();
+      }
+      j.end_array();
+    }
+    j.end_object();
     std::printf("%s\n", j.str().c_str());
     return Status::ok();
   }
@@ -94,6 +171,17 @@ Status run_bench(const ParsedArgs& args) {
                 r.decode_tok_s,
                 human_bytes(static_cast<uint64_t>(r.decode_bytes_per_token)).c_str(), r.decode_gb_s,
                 r.memory_gb_s, 100.0 * r.bandwidth_fraction);
+  }
+  if (!sweep.empty()) {
+    std::printf("\n%-7s %-10s %13s %8s %14s %12s %12s %12s\n", "budget", "config", "decode tok/s",
+                "hit", "loaded/token", "stall ms/tok", "peak", "max context");
+    for (const SweepRow& row : sweep) {
+      std::printf("%6.0f%% %-10s %13.2f %7.1f%% %14s %12.3f %12s %12lld\n", row.percent,
+                  row.config.c_str(), row.r.decode_tok_s, 100.0 * row.r.hit_rate,
+                  human_bytes(static_cast<uint64_t>(row.r.loaded_bytes_per_token)).c_str(),
+                  row.r.stall_ms_per_token, human_bytes(row.r.peak_device_bytes).c_str(),
+                  static_cast<long long>(row.max_context));
+    }
   }
   return Status::ok();
 }

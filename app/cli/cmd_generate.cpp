@@ -2,9 +2,11 @@
 #include <cstdio>
 
 #include "app/cli/cli_common.h"
+#include "app/cli/cli_paging.h"
 #include "app/cli/commands.h"
 #include "core/common/json_writer.h"
 #include "core/engine/generator.h"
+#include "core/metrics/routing_counters.h"
 
 namespace emoe::cli {
 
@@ -17,6 +19,7 @@ void declare_generate(CommandSpec& spec) {
       .flag("json", "print one JSON object instead of streaming");
   declare_engine_options(spec);
   declare_sampling_options(spec);
+  declare_paging_options(spec);
 }
 
 Status run_generate(const ParsedArgs& args) {
@@ -30,6 +33,9 @@ Status run_generate(const ParsedArgs& args) {
   if (!prompt_text.ok()) return prompt_text.status();
   auto model = load_model(args);
   if (!model.ok()) return model.status();
+  auto paging = paging_setup(args, **model);
+  if (!paging.ok()) return paging.status();
+  eopts->experts = paging->access;
   auto engine = engine::Engine::create(**model, *eopts);
   if (!engine.ok()) return engine.status();
   auto seq = (*engine)->new_sequence();
@@ -54,6 +60,8 @@ Status run_generate(const ParsedArgs& args) {
     }
     return true;
   };
+  metrics::RoutingCounters counters;
+  (*engine)->add_observer(&counters);
   auto r = engine::generate(**engine, *seq, prompt, gopts, on_token);
   if (!r.ok()) return r.status();
 
@@ -66,6 +74,7 @@ Status run_generate(const ParsedArgs& args) {
     j.key("text").value(tok.decode(r->generated, true, false));
     j.key("stop").value(engine::stop_reason_name(r->stop));
     j.key("prefill_tok_s").value(prefill_tok_s).key("decode_tok_s").value(decode_tok_s);
+    write_paging_json(j, *paging, counters);
     j.end_object();
     std::printf("%s\n", j.str().c_str());
   } else {
@@ -74,6 +83,17 @@ Status run_generate(const ParsedArgs& args) {
                  "\nprompt: %lld tokens, %.1f tok/s | decode: %lld steps, %.1f tok/s | stop: %s\n",
                  (long long)r->prompt_tokens, prefill_tok_s, (long long)r->decode_steps,
                  decode_tok_s, engine::stop_reason_name(r->stop));
+    if (paging->cache) {
+      const experts::CacheStats st = paging->cache->stats();
+      std::fprintf(stderr,
+                   "paging: %s, budget %s | top-k hits %llu, misses %llu | loads %llu (%s), "
+                   "stall %.1f ms, peak %s\n",
+                   std::string(engine::routing_mode_name(paging->access.mode)).c_str(),
+                   human_bytes(paging->cache->budget_bytes()).c_str(),
+                   (unsigned long long)counters.hits, (unsigned long long)counters.misses,
+                   (unsigned long long)st.loads, human_bytes(st.bytes_loaded).c_str(),
+                   st.stall_micros / 1000.0, human_bytes(st.peak_bytes).c_str());
+    }
   }
   return Status::ok();
 }

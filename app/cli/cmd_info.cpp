@@ -1,11 +1,15 @@
 // emoe info: what a GGUF file holds, and what this engine makes of it. Metadata and tensors
 // print even when the architecture or a tensor type is unsupported.
+#include <algorithm>
 #include <cstdio>
+#include <optional>
 #include <string>
 
 #include "app/cli/cli_common.h"
+#include "app/cli/cli_paging.h"
 #include "app/cli/commands.h"
 #include "core/common/json_writer.h"
+#include "core/experts/memory_plan.h"
 #include "core/gguf/gguf_file.h"
 #include "core/model/model.h"
 
@@ -65,7 +69,8 @@ void print_text(const gguf::GgufFile& f, const model::Model* m, const Status& lo
   }
 }
 
-void print_json(const gguf::GgufFile& f, const model::Model* m, const Status& load) {
+void print_json(const gguf::GgufFile& f, const model::Model* m, const Status& load,
+                const std::optional<experts::MemoryPlan>& plan) {
   JsonWriter j;
   j.begin_object().key("file").value(f.path()).key("gguf_version").value(int64_t{f.version()});
   j.key("file_bytes").value(f.file_size()).key("loadable").value(m != nullptr);
@@ -91,6 +96,15 @@ void print_json(const gguf::GgufFile& f, const model::Model* m, const Status& lo
     j.key("dense_bytes").value(w.dense_bytes).key("expert_bytes").value(w.expert_bytes);
     j.key("bytes_per_expert").value(w.bytes_per_expert(0));
   }
+  if (plan) {
+    j.key("memory").begin_object();
+    j.key("device_bytes").value(plan->device_bytes).key("dense_bytes").value(plan->dense_bytes);
+    j.key("expert_bytes").value(plan->expert_bytes);
+    j.key("all_expert_bytes").value(plan->all_expert_bytes);
+    j.key("scratch_bytes").value(plan->scratch_bytes).key("kv_bytes").value(plan->kv_bytes);
+    j.key("kv_bytes_per_token").value(plan->kv_bytes_per_token);
+    j.key("max_context").value(plan->max_context).end_object();
+  }
   j.key("tensors").begin_array();
   for (const gguf::TensorInfo& t : f.tensors()) {
     j.begin_object().key("name").value(t.name).key("type").value(kernels::type_name(t.type));
@@ -104,8 +118,51 @@ void print_json(const gguf::GgufFile& f, const model::Model* m, const Status& lo
 }  // namespace
 
 void declare_info(CommandSpec& spec) {
-  spec.positional("MODEL", "GGUF file").flag("json", "print one JSON object");
+  spec.positional("MODEL", "GGUF file")
+      .flag("json", "print one JSON object")
+      .option("budget", 0, "SIZE",
+              "expert budget for the memory breakdown: bytes (K/M/G), percent of all expert "
+              "bytes, or experts per layer (4e)")
+      .option("device-memory", 0, "SIZE",
+              "whole device budget (default: dense + all experts + scratch + KV for the "
+              "training context)")
+      .option("kv-type", 0, "TYPE", "KV cache type for the breakdown: f32 or f16", "f32");
 }
+
+namespace {
+
+// The memory breakdown for --budget / --device-memory.
+Result<experts::MemoryPlan> memory_breakdown(const ParsedArgs& args, const model::Model& m) {
+  experts::ExpertStore store(m.config(), m.weights());
+  experts::MemoryPlanOptions o;
+  if (args.has("budget")) {
+    auto b = parse_budget(*args.get_string("budget"), store);
+    if (!b.ok()) return args.error(b.status().message());
+    o.expert_budget = std::max<uint64_t>(*b, 1);
+  }
+  if (args.has("device-memory")) {
+    auto d = parse_budget(*args.get_string("device-memory"), store);
+    if (!d.ok()) return args.error(d.status().message());
+    o.device_bytes = *d;
+  }
+  auto kv = args.get_choice("kv-type", {"f32", "f16"});
+  if (!kv.ok()) return kv.status();
+  o.kv_type = *kv == "f16" ? kernels::TensorType::F16 : kernels::TensorType::F32;
+  return experts::plan_memory(m.config(), m.weights(), store, o);
+}
+
+void print_plan(const experts::MemoryPlan& p) {
+  std::printf("\nmemory (device budget %s):\n", human_bytes(p.device_bytes).c_str());
+  std::printf("  dense weights   %12s\n", human_bytes(p.dense_bytes).c_str());
+  std::printf("  expert tier     %12s  (all experts: %s)\n", human_bytes(p.expert_bytes).c_str(),
+              human_bytes(p.all_expert_bytes).c_str());
+  std::printf("  scratch         %12s\n", human_bytes(p.scratch_bytes).c_str());
+  std::printf("  KV cache        %12s  (%s per token)\n", human_bytes(p.kv_bytes).c_str(),
+              human_bytes(p.kv_bytes_per_token).c_str());
+  std::printf("  maximum context %12lld tokens\n", static_cast<long long>(p.max_context));
+}
+
+}  // namespace
 
 Status run_info(const ParsedArgs& args) {
   const std::string& path = args.positionals().at(0);
@@ -113,10 +170,19 @@ Status run_info(const ParsedArgs& args) {
   if (!file.ok()) return file.status();
   auto model = model::Model::load(path);
   const model::Model* m = model.ok() ? model->get() : nullptr;
+  const bool want_plan = args.has("budget") || args.has("device-memory");
+  if (want_plan && !m) return model.status();
+  std::optional<experts::MemoryPlan> plan;
+  if (want_plan) {
+    auto p = memory_breakdown(args, *m);
+    if (!p.ok()) return p.status();
+    plan = *p;
+  }
   if (args.flag("json")) {
-    print_json(**file, m, model.status());
+    print_json(**file, m, model.status(), plan);
   } else {
     print_text(**file, m, model.status());
+    if (plan) print_plan(*plan);
   }
   return Status::ok();
 }

@@ -4,6 +4,7 @@
 #include <map>
 
 #include "app/cli/cli_common.h"
+#include "app/cli/cli_paging.h"
 #include "app/cli/commands.h"
 #include "core/common/json_writer.h"
 #include "core/engine/generator.h"
@@ -12,6 +13,9 @@ namespace emoe::cli {
 namespace {
 
 struct LayerRoute {
+  std::vector<int32_t> used;  // experts computed with (differs from topk in fallback)
+  std::vector<float> used_weights;
+  std::vector<uint8_t> resident;  // per topk entry
   std::vector<int32_t> topk;
   std::vector<float> weights;  // renormalised (what multiplies the expert outputs)
   std::vector<float> probs;
@@ -33,6 +37,9 @@ class TraceRecorder : public engine::ForwardObserver {
     l.topk.assign(ev.topk.begin(), ev.topk.end());
     l.weights.assign(ev.weights.begin(), ev.weights.end());
     l.probs.assign(ev.probs.begin(), ev.probs.end());
+    l.used.assign(ev.used.begin(), ev.used.end());
+    l.used_weights.assign(ev.used_weights.begin(), ev.used_weights.end());
+    l.resident.assign(ev.resident.begin(), ev.resident.end());
   }
   std::map<int32_t, PositionRoute> positions;
 };
@@ -45,6 +52,7 @@ void declare_trace(CommandSpec& spec) {
       .option("n-predict", 'n', "N", "greedy decode steps to trace after the prompt", "0")
       .flag("json", "print one JSON object");
   declare_engine_options(spec);
+  declare_paging_options(spec);
 }
 
 Status run_trace(const ParsedArgs& args) {
@@ -57,12 +65,17 @@ Status run_trace(const ParsedArgs& args) {
   auto model = load_model(args);
   if (!model.ok()) return model.status();
   if (!(*model)->config().is_moe()) return invalid_argument("the model has no experts to trace");
+  auto paging = paging_setup(args, **model);
+  if (!paging.ok()) return paging.status();
+  eopts->experts = paging->access;
   auto engine = engine::Engine::create(**model, *eopts);
   if (!engine.ok()) return engine.status();
   auto seq = (*engine)->new_sequence();
   if (!seq.ok()) return seq.status();
   TraceRecorder rec;
+  metrics::RoutingCounters counters;
   (*engine)->add_observer(&rec);
+  (*engine)->add_observer(&counters);
 
   const tokenizer::Tokenizer& tok = (*model)->tokenizer();
   const std::vector<int32_t> prompt = tok.encode(*text, true, false);
@@ -90,11 +103,16 @@ Status run_trace(const ParsedArgs& args) {
       j.key("layers").begin_array();
       for (const auto& [layer, l] : p.layers) {
         j.begin_object().key("layer").value(layer).key("topk").array(l.topk);
-        j.key("weights").array(l.weights).key("probs").array(l.probs).end_object();
+        j.key("weights").array(l.weights).key("probs").array(l.probs);
+        j.key("used").array(l.used).key("used_weights").array(l.used_weights);
+        std::vector<int32_t> resident(l.resident.begin(), l.resident.end());
+        j.key("resident").array(resident).end_object();
       }
       j.end_array().end_object();
     }
-    j.end_array().end_object();
+    j.end_array();
+    write_paging_json(j, *paging, counters);
+    j.end_object();
     std::printf("%s\n", j.str().c_str());
     return Status::ok();
   }
@@ -103,7 +121,15 @@ Status run_trace(const ParsedArgs& args) {
                 JsonWriter::escape(tok.token_to_piece(p.token, true)).c_str());
     for (const auto& [layer, l] : p.layers) {
       std::printf(" | L%d", layer);
-      for (size_t i = 0; i < l.topk.size(); ++i) std::printf(" %d:%.2f", l.topk[i], l.weights[i]);
+      for (size_t i = 0; i < l.topk.size(); ++i) {
+        std::printf(" %d:%.2f%s", l.topk[i], l.weights[i], l.resident[i] ? "" : "(miss)");
+      }
+      if (l.used != l.topk) {
+        std::printf(" ->");
+        for (size_t i = 0; i < l.used.size(); ++i) {
+          std::printf(" %d:%.2f", l.used[i], l.used_weights[i]);
+        }
+      }
     }
     std::printf("\n");
   }

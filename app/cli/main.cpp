@@ -1,6 +1,7 @@
 // `emoe`: the headless command-line twin of the workbench.
 #include <cstdio>
 #include <iterator>
+#include <string>
 
 #include "app/cli/cli_common.h"
 #include "app/cli/commands.h"
@@ -41,7 +42,13 @@ int main(int argc, char** argv) {
     if (parsed->command != c.name) continue;
     emoe::Status st = c.run(parsed->args);
     if (!st.is_ok()) {
-      std::fprintf(stderr, "emoe %s: %s\n", c.name, st.message().c_str());
+      // Argument errors already carry the "emoe COMMAND:" prefix.
+      const std::string prefix = std::string("emoe ") + c.name + ":";
+      if (st.message().rfind(prefix, 0) == 0) {
+        std::fprintf(stderr, "%s\n", st.message().c_str());
+      } else {
+        std::fprintf(stderr, "%s %s\n", prefix.c_str(), st.message().c_str());
+      }
       return 1;
     }
     return 0;

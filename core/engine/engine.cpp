@@ -9,6 +9,7 @@
 #include "core/engine/attention.h"
 #include "core/engine/kv_cache.h"
 #include "core/engine/moe_layer.h"
+#include "core/experts/expert_cache.h"
 #include "core/model/model.h"
 #include "kernels/cpu/matmul.h"
 #include "kernels/cpu/ops.h"
@@ -27,8 +28,9 @@ struct Engine::Impl {
         kv(config.n_layer, o.n_ctx, config.n_embd_kv(), o.kv_type, o.max_sequences) {}
 
   Status validate(std::span<const BatchToken> batch) const;
-  void run_layer(int32_t il, std::span<const BatchToken> batch);
+  Status run_layer(int32_t il, std::span<const BatchToken> batch);
   void dense_ffn(const model::LayerWeights& lw, int64_t n);
+  uint64_t scratch_bytes() const;
 
   const model::Model& model;
   const model::ModelConfig& config;
@@ -38,8 +40,21 @@ struct Engine::Impl {
   std::vector<ForwardObserver*> observers;
   MoeWorkspace moe_ws;
   // Step buffers, [n_tokens][width].
-  std::vector<float> x, cur, q, k, v, attn, ffn_out, gate, up, h, out_rows;
+  std::vector<float> x, cur, q, k, v, attn, ffn_out, gate, up, h;
 };
+
+uint64_t Engine::Impl::scratch_bytes() const {
+  uint64_t floats = 0;
+  for (const auto* buf : {&x, &cur, &q, &k, &v, &attn, &ffn_out, &gate, &up, &h}) {
+    floats += buf->capacity();
+  }
+  for (const auto* buf :
+       {&moe_ws.logits, &moe_ws.probs, &moe_ws.w_raw, &moe_ws.w, &moe_ws.used_w, &moe_ws.slot_out,
+        &moe_ws.xs, &moe_ws.gate, &moe_ws.up, &moe_ws.h, &moe_ws.down}) {
+    floats += buf->capacity();
+  }
+  return floats * sizeof(float);
+}
 
 Status Engine::Impl::validate(std::span<const BatchToken> batch) const {
   if (batch.empty()) return invalid_argument("decode: empty batch");
@@ -78,7 +93,7 @@ void Engine::Impl::dense_ffn(const model::LayerWeights& lw, int64_t n) {
   kernels::matmul(lw.ffn_down, h.data(), n, ff, ffn_out.data(), d, &pool);
 }
 
-void Engine::Impl::run_layer(int32_t il, std::span<const BatchToken> batch) {
+Status Engine::Impl::run_layer(int32_t il, std::span<const BatchToken> batch) {
   const model::LayerWeights& lw = model.weights().layers[static_cast<size_t>(il)];
   const int64_t n = static_cast<int64_t>(batch.size());
   const int64_t d = config.n_embd;
@@ -110,12 +125,14 @@ void Engine::Impl::run_layer(int32_t il, std::span<const BatchToken> batch) {
     kernels::rms_norm(x.data() + t * d, lw.ffn_norm.data(), config.rms_eps, d, cur.data() + t * d);
   }
   if (config.layer_is_moe(il)) {
-    moe_forward(config, lw, il, batch, cur.data(), ffn_out.data(), &pool, observers, moe_ws);
+    EMOE_RETURN_IF_ERROR(moe_forward(config, lw, il, batch, cur.data(), ffn_out.data(), &pool,
+                                     observers, options.experts, moe_ws));
   } else {
     dense_ffn(lw, n);
   }
   kernels::add(x.data(), ffn_out.data(), n * d, x.data());
   for (ForwardObserver* o : observers) o->on_layer_output(il, batch, x.data(), d);
+  return Status::ok();
 }
 
 Engine::Engine(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -138,8 +155,24 @@ Result<std::unique_ptr<Engine>> Engine::create(const model::Model& model, Engine
     return invalid_argument("engine: context size " + std::to_string(options.n_ctx) +
                             " is too large");
   }
+  if (options.experts.mode != RoutingMode::All && !options.experts.cache) {
+    return invalid_argument("engine: routing mode '" +
+                            std::string(routing_mode_name(options.experts.mode)) +
+                            "' needs an expert device tier (a budget)");
+  }
   return std::unique_ptr<Engine>(new Engine(std::make_unique<Impl>(model, options)));
 }
+
+Status Engine::set_expert_access(ExpertAccess access) {
+  if (access.mode != RoutingMode::All && !access.cache) {
+    return invalid_argument("routing mode '" + std::string(routing_mode_name(access.mode)) +
+                            "' needs an expert device tier (a budget)");
+  }
+  impl_->options.experts = access;
+  return Status::ok();
+}
+
+const ExpertAccess& Engine::expert_access() const { return impl_->options.experts; }
 
 const model::Model& Engine::model() const { return impl_->model; }
 const EngineOptions& Engine::options() const { return impl_->options; }
@@ -175,8 +208,24 @@ Status Engine::decode(std::span<const BatchToken> batch, std::vector<float>* log
   for (int64_t t = 0; t < n; ++t) {
     kernels::get_row(w.token_embd, batch[static_cast<size_t>(t)].token, m.x.data() + t * d);
   }
-  for (int32_t il = 0; il < c.n_layer; ++il) m.run_layer(il, batch);
+  for (int32_t il = 0; il < c.n_layer; ++il) {
+    // A failed step leaves the sequences' lengths unchanged, so it can be retried.
+    EMOE_RETURN_IF_ERROR(m.run_layer(il, batch));
+  }
   for (const BatchToken& t : batch) m.kv.set_length(t.seq, t.pos + 1);
+
+  if (!m.observers.empty()) {
+    MemorySample ms;
+    ms.dense_bytes = w.dense_bytes;
+    ms.expert_bytes = w.expert_bytes;
+    if (experts::ExpertCache* cache = m.options.experts.cache) {
+      ms.expert_bytes = cache->stats().resident_bytes;
+      ms.expert_budget = cache->budget_bytes();
+    }
+    ms.kv_bytes = m.kv.bytes_allocated();
+    ms.scratch_bytes = m.scratch_bytes();
+    for (ForwardObserver* o : m.observers) o->on_memory_sample(ms);
+  }
 
   // Only rows whose logits were asked for go through the output head.
   int64_t n_out = 0;

@@ -10,6 +10,7 @@
 #include "core/common/status.h"
 #include "core/engine/batch.h"
 #include "core/engine/forward_observer.h"
+#include "core/engine/moe_layer.h"
 #include "kernels/tensor_type.h"
 
 namespace emoe::model {
@@ -23,6 +24,9 @@ struct EngineOptions {
   int64_t n_ctx = 0;  // tokens per sequence; 0: the model's training context, at most 4096
   kernels::TensorType kv_type = kernels::TensorType::F32;  // F32 or F16
   int max_sequences = 1;
+  // Routing mode and expert device tier (not owned; must outlive the engine). Default: all
+  // experts straight from the mapped file.
+  ExpertAccess experts;
 };
 
 class Engine {
@@ -40,6 +44,10 @@ class Engine {
   // One forward step. logits receives [n][n_vocab] rows, one per token with logits=true, in
   // batch order. Positions must continue each sequence; exceeding n_ctx is an error.
   Status decode(std::span<const BatchToken> batch, std::vector<float>* logits);
+
+  // Switches routing mode or device tier between requests (not during decode()).
+  Status set_expert_access(ExpertAccess access);
+  const ExpertAccess& expert_access() const;
 
   void add_observer(ForwardObserver* observer);
   void remove_observer(ForwardObserver* observer);

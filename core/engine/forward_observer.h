@@ -20,7 +20,21 @@ struct RoutingEvent {
   std::span<const float> probs;          // [n_expert], softmax of router_logits
   std::span<const int32_t> topk;         // [n_expert_used], descending probability
   std::span<const float> weights_raw;    // [n_expert_used], probs[topk]
-  std::span<const float> weights;        // [n_expert_used], what multiplies the expert outputs
+  std::span<const float> weights;        // [n_expert_used], gate weights of the router's top-k
+  // What was computed: equal to topk/weights except in fallback routing, where missing experts
+  // are replaced by the best-scoring resident ones (possibly fewer than n_expert_used).
+  std::span<const int32_t> used;        // [<= n_expert_used]
+  std::span<const float> used_weights;  // what multiplies the expert outputs
+  std::span<const uint8_t> resident;    // [n_expert_used]: 1 when topk[j] was resident (a hit)
+};
+
+// Device-tier memory after a forward step (bytes).
+struct MemorySample {
+  uint64_t dense_bytes = 0;    // non-expert weights
+  uint64_t expert_bytes = 0;   // resident experts (all of them without a device tier)
+  uint64_t expert_budget = 0;  // the tier's budget; 0 without one
+  uint64_t kv_bytes = 0;       // KV cache allocated for live sequences
+  uint64_t scratch_bytes = 0;  // step buffers
 };
 
 class ForwardObserver {
@@ -31,6 +45,8 @@ class ForwardObserver {
   // hidden: [batch.size()][n_embd], the residual stream after `layer` (llama.cpp's l_out).
   virtual void on_layer_output(int32_t /*layer*/, std::span<const BatchToken> /*batch*/,
                                const float* /*hidden*/, int64_t /*n_embd*/) {}
+  // Once per successful decode() step.
+  virtual void on_memory_sample(const MemorySample& /*sample*/) {}
 };
 
 }  // namespace emoe::engine

@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <cstring>
 #include <numeric>
+#include <string>
 
+#include "core/experts/expert_cache.h"
 #include "kernels/cpu/matmul.h"
 #include "kernels/cpu/ops.h"
 
@@ -23,21 +25,62 @@ void top_k_desc(const float* p, int64_t n, int64_t k, int32_t* out) {
   std::copy(order, order + k, out);
 }
 
-void moe_forward(const model::ModelConfig& c, const model::LayerWeights& lw, int32_t layer,
-                 std::span<const BatchToken> batch, const float* x, float* out,
-                 kernels::ThreadPool* pool, std::span<ForwardObserver* const> observers,
-                 MoeWorkspace& ws) {
+namespace {
+
+// Fallback routing: the best-scoring resident experts (at most k), with the gate weights
+// rescaled so they sum to what the router's top-k weights summed to (1 when it renormalises).
+int64_t choose_resident(const float* probs, int64_t n_exp, int64_t k, const uint8_t* resident,
+                        float topk_weight_sum, int32_t* used, float* used_w) {
+  int64_t n_used = 0;
+  float sum = 0.0f;
+  for (int64_t j = 0; j < k; ++j) {
+    int32_t best = -1;
+    for (int32_t e = 0; e < n_exp; ++e) {
+      if (!resident[e]) continue;
+      bool taken = false;
+      for (int64_t i = 0; i < n_used; ++i) taken = taken || used[i] == e;
+      if (!taken && (best < 0 || probs[e] > probs[best])) best = e;
+    }
+    if (best < 0) break;
+    used[n_used] = best;
+    used_w[n_used] = probs[best];
+    sum += probs[best];
+    ++n_used;
+  }
+  for (int64_t i = 0; i < n_used; ++i) used_w[i] = used_w[i] / sum * topk_weight_sum;
+  for (int64_t i = n_used; i < k; ++i) used[i] = -1;
+  return n_used;
+}
+
+}  // namespace
+
+Status moe_forward(const model::ModelConfig& c, const model::LayerWeights& lw, int32_t layer,
+                   std::span<const BatchToken> batch, const float* x, float* out,
+                   kernels::ThreadPool* pool, std::span<ForwardObserver* const> observers,
+                   const ExpertAccess& access, MoeWorkspace& ws) {
   const int64_t n = static_cast<int64_t>(batch.size());
   const int64_t n_exp = c.n_expert;
   const int64_t k = c.n_expert_used;
   const int64_t d = c.n_embd;
   const int64_t ff = c.n_ff_exp;
+  experts::ExpertCache* cache = access.cache;
+  if (!cache && access.mode != RoutingMode::All) {
+    return invalid_argument("routing mode '" + std::string(routing_mode_name(access.mode)) +
+                            "' needs an expert device tier");
+  }
 
   ws.logits.resize(static_cast<size_t>(n * n_exp));
   ws.probs.resize(ws.logits.size());
   ws.topk.resize(static_cast<size_t>(n * k));
   ws.w_raw.resize(ws.topk.size());
   ws.w.resize(ws.topk.size());
+  ws.used.resize(ws.topk.size());
+  ws.used_w.resize(ws.topk.size());
+  ws.hit.resize(ws.topk.size());
+  ws.resident.assign(static_cast<size_t>(n_exp), 1);
+  if (cache) {
+    for (int32_t e = 0; e < n_exp; ++e) ws.resident[e] = cache->resident(layer, e) ? 1 : 0;
+  }
   kernels::matmul(lw.router, x, n, d, ws.logits.data(), n_exp, pool);
 
   ws.groups.resize(static_cast<size_t>(n_exp));
@@ -55,9 +98,25 @@ void moe_forward(const model::ModelConfig& c, const model::LayerWeights& lw, int
       w_raw[j] = probs[topk[j]];
       sum += w_raw[j];
     }
-    for (int64_t j = 0; j < k; ++j) w[j] = c.expert_weights_norm ? w_raw[j] / sum : w_raw[j];
+    float w_sum = 0.0f;
     for (int64_t j = 0; j < k; ++j) {
-      ws.groups[static_cast<size_t>(topk[j])].push_back(static_cast<int32_t>(t * k + j));
+      w[j] = c.expert_weights_norm ? w_raw[j] / sum : w_raw[j];
+      w_sum += w[j];
+    }
+    int32_t* used = ws.used.data() + t * k;
+    float* used_w = ws.used_w.data() + t * k;
+    uint8_t* hit = ws.hit.data() + t * k;
+    for (int64_t j = 0; j < k; ++j) hit[j] = ws.resident[static_cast<size_t>(topk[j])];
+    int64_t n_used = k;
+    const bool all_hit = std::all_of(hit, hit + k, [](uint8_t h) { return h != 0; });
+    if (access.mode == RoutingMode::Fallback && !all_hit) {
+      n_used = choose_resident(probs, n_exp, k, ws.resident.data(), w_sum, used, used_w);
+    } else {
+      std::copy(topk, topk + k, used);
+      std::copy(w, w + k, used_w);
+    }
+    for (int64_t j = 0; j < n_used; ++j) {
+      ws.groups[static_cast<size_t>(used[j])].push_back(static_cast<int32_t>(t * k + j));
     }
     if (!observers.empty()) {
       const BatchToken& bt = batch[static_cast<size_t>(t)];
@@ -72,16 +131,33 @@ void moe_forward(const model::ModelConfig& c, const model::LayerWeights& lw, int
       ev.topk = {topk, static_cast<size_t>(k)};
       ev.weights_raw = {w_raw, static_cast<size_t>(k)};
       ev.weights = {w, static_cast<size_t>(k)};
+      ev.used = {used, static_cast<size_t>(n_used)};
+      ev.used_weights = {used_w, static_cast<size_t>(n_used)};
+      ev.resident = {hit, static_cast<size_t>(k)};
       for (ForwardObserver* o : observers) o->on_routing(ev);
     }
   }
 
-  // Each expert runs once over its group: one weight pass serves every token that chose it.
-  ws.slot_out.resize(static_cast<size_t>(n * k * d));
-  for (int64_t e = 0; e < n_exp; ++e) {
+  // Each expert runs once over its group: one weight pass serves every token that uses it.
+  ws.slot_out.assign(static_cast<size_t>(n * k * d), 0.0f);
+  for (int32_t e = 0; e < n_exp; ++e) {
     const std::vector<int32_t>& group = ws.groups[static_cast<size_t>(e)];
     const int64_t m = static_cast<int64_t>(group.size());
     if (m == 0) continue;
+    experts::ExpertHandle handle;
+    experts::ExpertMatrices mats{lw.gate_exps.expert(e), lw.up_exps.expert(e),
+                                 lw.down_exps.expert(e)};
+    if (cache) {
+      // Fallback only chose resident experts; exact and all load what is missing.
+      auto h = cache->acquire(layer, e, access.mode != RoutingMode::Fallback);
+      if (!h.ok()) return h.status();
+      if (!*h) {
+        return internal_error("expert " + std::to_string(e) + " of layer " + std::to_string(layer) +
+                              " left the device tier during its step");
+      }
+      handle = std::move(h).value();
+      mats = handle.matrices();
+    }
     ws.xs.resize(static_cast<size_t>(m * d));
     ws.gate.resize(static_cast<size_t>(m * ff));
     ws.up.resize(ws.gate.size());
@@ -91,13 +167,13 @@ void moe_forward(const model::ModelConfig& c, const model::LayerWeights& lw, int
       const int64_t t = group[static_cast<size_t>(i)] / k;
       std::memcpy(ws.xs.data() + i * d, x + t * d, static_cast<size_t>(d) * 4);
     }
-    kernels::matmul(lw.gate_exps.expert(e), ws.xs.data(), m, d, ws.gate.data(), ff, pool);
-    kernels::matmul(lw.up_exps.expert(e), ws.xs.data(), m, d, ws.up.data(), ff, pool);
+    kernels::matmul(mats.gate, ws.xs.data(), m, d, ws.gate.data(), ff, pool);
+    kernels::matmul(mats.up, ws.xs.data(), m, d, ws.up.data(), ff, pool);
     kernels::silu_mul(ws.gate.data(), ws.up.data(), m * ff, ws.h.data());
-    kernels::matmul(lw.down_exps.expert(e), ws.h.data(), m, ff, ws.down.data(), d, pool);
+    kernels::matmul(mats.down, ws.h.data(), m, ff, ws.down.data(), d, pool);
     for (int64_t i = 0; i < m; ++i) {
       const int64_t slot = group[static_cast<size_t>(i)];
-      const float wt = ws.w[static_cast<size_t>(slot)];
+      const float wt = ws.used_w[static_cast<size_t>(slot)];
       float* dst = ws.slot_out.data() + slot * d;
       const float* src = ws.down.data() + i * d;
       for (int64_t j = 0; j < d; ++j) dst[j] = src[j] * wt;
@@ -109,6 +185,7 @@ void moe_forward(const model::ModelConfig& c, const model::LayerWeights& lw, int
     std::memcpy(o, ws.slot_out.data() + t * k * d, static_cast<size_t>(d) * 4);
     for (int64_t j = 1; j < k; ++j) kernels::add(o, ws.slot_out.data() + (t * k + j) * d, d, o);
   }
+  return Status::ok();
 }
 
 }  // namespace emoe::engine

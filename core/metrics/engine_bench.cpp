@@ -5,7 +5,9 @@
 #include <vector>
 
 #include "core/engine/engine.h"
+#include "core/experts/expert_cache.h"
 #include "core/metrics/decode_traffic.h"
+#include "core/metrics/routing_counters.h"
 #include "core/model/model.h"
 #include "kernels/cpu/mem_bandwidth.h"
 #include "kernels/cpu/thread_pool.h"
@@ -32,6 +34,8 @@ Result<EngineBenchResult> run_engine_bench(const model::Model& model, const Engi
   engine::EngineOptions eo;
   eo.n_threads = o.n_threads;
   eo.n_ctx = std::max(o.prompt_tokens, o.decode_tokens);
+  eo.experts = o.experts;
+  experts::ExpertCache* cache = o.experts.cache;
   auto engine = engine::Engine::create(model, eo);
   if (!engine.ok()) return engine.status();
   engine::Engine& e = **engine;
@@ -72,6 +76,9 @@ Result<EngineBenchResult> run_engine_bench(const model::Model& model, const Engi
     if (!seq.ok()) return seq.status();
     int32_t next = prompt[0];
     double bytes = 0;
+    RoutingCounters counters;
+    e.add_observer(&counters);
+    if (cache) cache->reset_stats();
     const auto t1 = Clock::now();
     for (int64_t i = 0; i < o.decode_tokens; ++i) {
       traffic.begin_step();
@@ -81,9 +88,19 @@ Result<EngineBenchResult> run_engine_bench(const model::Model& model, const Engi
       next = argmax(logits);
     }
     const double tok_s = o.decode_tokens / since(t1);
+    e.remove_observer(&counters);
     if (tok_s > r.decode_tok_s) {
+      const double n = static_cast<double>(o.decode_tokens);
       r.decode_tok_s = tok_s;
-      r.decode_bytes_per_token = bytes / static_cast<double>(o.decode_tokens);
+      r.decode_bytes_per_token = bytes / n;
+      const uint64_t lookups = counters.hits + counters.misses;
+      r.hit_rate = lookups ? static_cast<double>(counters.hits) / lookups : 1.0;
+      if (cache) {
+        const experts::CacheStats st = cache->stats();
+        r.loaded_bytes_per_token = static_cast<double>(st.bytes_loaded) / n;
+        r.stall_ms_per_token = st.stall_micros / 1000.0 / n;
+        r.peak_device_bytes = st.peak_bytes;
+      }
     }
     e.free_sequence(*seq);
   }

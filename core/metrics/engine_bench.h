@@ -7,6 +7,7 @@
 #include <cstdint>
 
 #include "core/common/status.h"
+#include "core/engine/moe_layer.h"
 
 namespace emoe::model {
 class Model;
@@ -21,6 +22,7 @@ struct EngineBenchOptions {
   int repetitions = 3;  // best-of for each measurement (noisy shared machines)
   uint64_t bandwidth_bytes = uint64_t{1} << 30;  // buffer for the streaming-read measurement
   uint64_t seed = 1;
+  engine::ExpertAccess experts;  // routing mode and device tier (stats are reset per phase)
 };
 
 struct EngineBenchResult {
@@ -33,6 +35,11 @@ struct EngineBenchResult {
   double decode_gb_s = 0;             // decode_bytes_per_token * decode_tok_s / 1e9
   double memory_gb_s = 0;             // streaming read bandwidth at this thread count
   double bandwidth_fraction = 0;      // decode_gb_s / memory_gb_s
+  // Paging during the best decode run (zero without a device tier).
+  double hit_rate = 1;                // router top-k experts found resident
+  double loaded_bytes_per_token = 0;  // expert bytes copied into the tier
+  double stall_ms_per_token = 0;      // time decode waited for loads
+  uint64_t peak_device_bytes = 0;     // expert tier high-water mark
 };
 
 Result<EngineBenchResult> run_engine_bench(const model::Model& model,

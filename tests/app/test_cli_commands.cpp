@@ -178,6 +178,53 @@ class TestCliCommands : public QObject {
     QVERIFY(ppl.out.contains("perplexity"));
   }
 
+  void paging_flags() {
+    const QStringList base = {"generate", "-m", data(kA1),      "-p",    "The quick brown fox",
+                              "-n",       "6",  "--ignore-eos", "--json"};
+    Run plain = run_emoe(base);
+    QCOMPARE(plain.code, 0);
+    Run exact =
+        run_emoe(base + QStringList{"--budget", "40%", "--routing", "exact", "--policy", "lfu"});
+    QVERIFY2(exact.code == 0, exact.err.constData());
+    // Exact routing computes the same tokens as the full model, loading what it lacks.
+    QCOMPARE(json_of(exact)["generated_tokens"], json_of(plain)["generated_tokens"]);
+    const QJsonObject pg = json_of(exact)["paging"].toObject();
+    QCOMPARE(pg["routing"].toString(), QStringLiteral("exact"));
+    QVERIFY(pg["bytes_loaded"].toDouble() > 0 && pg["misses"].toDouble() > 0);
+    QVERIFY(pg["peak_device_bytes"].toDouble() <= pg["budget_bytes"].toDouble());
+    for (const char* k : {"hits", "loads", "evictions", "stall_ms"}) QVERIFY2(pg.contains(k), k);
+
+    Run fb = run_emoe(base + QStringList{"--budget", "3e", "--routing", "fallback"});
+    QCOMPARE(fb.code, 0);
+    QCOMPARE(json_of(fb)["paging"].toObject()["loads"].toDouble(), 4.0 * 3);  // warm start only
+
+    Run small = run_emoe(base + QStringList{"--budget", "1e"});
+    QVERIFY(small.code != 0);
+    QVERIFY2(small.err.contains("minimum of 3145728 bytes") && !small.err.trimmed().contains('\n'),
+             small.err.constData());
+
+    Run t = run_emoe({"trace", "-m", data(kA1), "-p", "Hello", "--budget", "3e", "--routing",
+                      "fallback", "--json"});
+    QCOMPARE(t.code, 0);
+    const QJsonObject layer =
+        json_of(t)["positions"].toArray()[0].toObject()["layers"].toArray()[0].toObject();
+    for (const char* k : {"topk", "used", "used_weights", "resident"})
+      QVERIFY2(layer.contains(k), k);
+
+    Run half =
+        run_emoe({"info", data(kA1), "--budget", "50%", "--device-memory", "256M", "--json"});
+    Run full =
+        run_emoe({"info", data(kA1), "--budget", "100%", "--device-memory", "256M", "--json"});
+    QCOMPARE(half.code, 0);
+    QCOMPARE(full.code, 0);
+    const QJsonObject mh = json_of(half)["memory"].toObject();
+    const QJsonObject mf = json_of(full)["memory"].toObject();
+    // Half the expert tier (6 MiB of A1's 12 MiB) becomes KV cache at 2 KiB per token.
+    QCOMPARE(mh["kv_bytes"].toDouble() - mf["kv_bytes"].toDouble(), 4.0 * 8 * 393216 / 2);
+    QCOMPARE(mh["max_context"].toDouble() - mf["max_context"].toDouble(),
+             4.0 * 8 * 393216 / 2 / 2048);
+  }
+
   void bench_prints_json() {
     Run b = run_emoe({"bench", "-m", data(kA1), "--threads", "1", "--prompt-tokens", "32",
                       "--decode-tokens", "4", "-r", "1", "--bandwidth-mib", "64", "--json"});
