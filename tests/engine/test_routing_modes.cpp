@@ -4,6 +4,7 @@
 // gate weights renormalised over the experts used.
 #include <QTemporaryDir>
 #include <QtTest>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -41,9 +42,23 @@ struct RouteLog : engine::ForwardObserver {
   std::vector<engine::MemorySample> samples;
 };
 
-// Logits of a 6-token batched prompt followed by 4 single-token decode steps.
+// Checks the device tier's bytes against its budget after every paging event.
+struct BudgetWatch : experts::ExpertEventObserver {
+  explicit BudgetWatch(uint64_t budget) : budget(budget) {}
+  void on_expert_event(const experts::ExpertEvent& e) override {
+    ++events;
+    if (e.resident_bytes > budget) ++violations;
+  }
+  uint64_t budget;
+  std::atomic<int64_t> events{0}, violations{0};
+};
+
+const std::vector<int32_t> kPrompt = {1, 17, 230, 45, 301, 99};
+
+// Logits of a batched prompt followed by 4 single-token decode steps.
 Result<std::vector<float>> run(const model::Model& m, engine::ExpertAccess access,
-                               RouteLog* log = nullptr) {
+                               RouteLog* log = nullptr,
+                               const std::vector<int32_t>& prompt = kPrompt) {
   engine::EngineOptions o;
   o.n_ctx = 64;
   o.experts = access;
@@ -52,7 +67,6 @@ Result<std::vector<float>> run(const model::Model& m, engine::ExpertAccess acces
   if (log) (*e)->add_observer(log);
   auto seq = (*e)->new_sequence();
   if (!seq.ok()) return seq.status();
-  const std::vector<int32_t> prompt = {1, 17, 230, 45, 301, 99};
   engine::Batch b;
   for (size_t i = 0; i < prompt.size(); ++i) {
     b.push_back({prompt[i], *seq, static_cast<int32_t>(i), true, engine::Phase::Prefill});
@@ -101,16 +115,17 @@ class TestRoutingModes : public QObject {
       QVERIFY(m.ok());
       models_.push_back(std::move(m).value());
     }
-    auto a1 = model::Model::load(EMOE_TEST_DATA_DIR "/tiny-mixtral-f32/model.gguf");
-    QVERIFY(a1.ok());
-    models_.push_back(std::move(a1).value());
+    for (const char* fixture : {EMOE_TEST_DATA_DIR "/tiny-mixtral-f32/model.gguf",
+                                EMOE_TEST_DATA_DIR "/tiny-mixtral-q/model.gguf"}) {
+      auto m = model::Model::load(fixture);
+      QVERIFY(m.ok());
+      models_.push_back(std::move(m).value());
+    }
   }
 
   void exact_equals_all_at_every_budget() {
     std::mt19937 rng(7);
     for (const auto& m : models_) {
-      auto reference = run(*m, {});
-      QVERIFY(reference.ok());
       experts::ExpertStore store(m->config(), m->weights());
       const uint64_t min = experts::ExpertCache::minimum_budget(store);
       const uint64_t all = store.total_bytes() + store.n_layer() * store.n_expert() * 64;
@@ -121,8 +136,19 @@ class TestRoutingModes : public QObject {
         o.poison_freed_slots = true;
         auto cache = experts::ExpertCache::create(store, o);
         QVERIFY2(cache.ok(), cache.status().message().c_str());
+        BudgetWatch watch(o.budget_bytes);
+        (*cache)->add_observer(&watch);
+        // A random prompt per budget (3..12 tokens, ids below 300 exist in every vocabulary).
+        std::vector<int32_t> prompt = {1};
+        const int len = 2 + static_cast<int>(rng() % 10);
+        for (int i = 0; i < len; ++i) prompt.push_back(2 + static_cast<int32_t>(rng() % 298));
+        auto reference = run(*m, {}, nullptr, prompt);
+        QVERIFY(reference.ok());
         RouteLog log;
-        auto got = run(*m, {engine::RoutingMode::Exact, cache->get()}, &log);
+        auto got = run(*m, {engine::RoutingMode::Exact, cache->get()}, &log, prompt);
+        (*cache)->remove_observer(&watch);
+        QCOMPARE(watch.violations.load(), int64_t{0});
+        QVERIFY(watch.events.load() > 0);
         QVERIFY2(got.ok(), got.status().message().c_str());
         QCOMPARE(log.samples.size(), size_t{5});  // one per step: prompt + 4 decode steps
         for (const engine::MemorySample& ms : log.samples) {
