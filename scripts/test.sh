@@ -123,6 +123,25 @@ else
   record "configure build/" "FAILED (tests not run)"
 fi
 
+# build_selected LABEL DIR REGEX T0: builds only the targets of the ctest tests matching REGEX in
+# the configured DIR (test "area.test_x" is target "area_test_x") and records the result.
+# Leaves the target names in $selected; returns 1 when no test matches.
+build_selected() {
+  local label=$1 dir=$2 regex=$3 t0=$4
+  mapfile -t selected < <(ctest --test-dir "$dir" -N -R "$regex" |
+    sed -nE 's/^[[:space:]]*Test +#[0-9]+: ([^ ]+).*$/\1/p' | sed 's/\./_/')
+  if ((${#selected[@]} == 0)); then
+    record "build ($label)" "no tests match '$regex'"
+    return 1
+  fi
+  if cmake --build "$dir" -j "$BUILD_JOBS" --target "${selected[@]}" -- -k 0; then
+    record "build ($label)" "ok, ${#selected[@]} tests ($(elapsed $((SECONDS - t0))))"
+  else
+    failed=$((failed + 1))
+    record "build ($label)" "FAILED (see the compiler errors above)"
+  fi
+}
+
 # --- 3. sanitizer pass ----------------------------------------------------------------------
 if [[ "$QUICK" == 1 ]]; then
   record "sanitizer pass" "skipped (EMOE_TEST_QUICK=1)"
@@ -133,21 +152,10 @@ else
   export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
   if configure build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEMOE_SANITIZE=ON -DEMOE_CUDA=OFF \
     -DEMOE_BUILD_GUI=OFF; then
-    # Build only what the selected tests need: test "area.test_x" is target "area_test_x".
-    mapfile -t san_targets < <(ctest --test-dir build-asan -N -R "$SAN_REGEX" |
-      sed -nE 's/^[[:space:]]*Test +#[0-9]+: ([^ ]+).*$/\1/p' | sed 's/\./_/')
-    if ((${#san_targets[@]} == 0)); then
-      record "build (ASan+UBSan)" "no tests match '$SAN_REGEX'"
-    else
-      if cmake --build build-asan -j "$BUILD_JOBS" --target "${san_targets[@]}" -- -k 0; then
-        record "build (ASan+UBSan)" "ok, ${#san_targets[@]} tests ($(elapsed $((SECONDS - t0))))"
-      else
-        failed=$((failed + 1))
-        record "build (ASan+UBSan)" "FAILED (see the compiler errors above)"
-      fi
+    if build_selected "ASan+UBSan" build-asan "$SAN_REGEX" "$t0"; then
       # LeakSanitizer needs ptrace-like access that some containers deny; it then fails every
       # test for reasons unrelated to the code, so leak checks are dropped there.
-      probe=$(find build-asan/tests -maxdepth 2 -type f -name "${san_targets[0]}" | head -n 1)
+      probe=$(find build-asan/tests -maxdepth 2 -type f -name "${selected[0]}" | head -n 1)
       if [[ -n "$probe" ]] && "$probe" -functions 2>&1 | grep -q 'LeakSanitizer has encountered a fatal error'; then
         echo "test.sh: LeakSanitizer cannot run here; continuing without leak checks"
         export ASAN_OPTIONS="${ASAN_OPTIONS/detect_leaks=1/detect_leaks=0}"
@@ -172,17 +180,7 @@ else
   export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1:ignore_noninstrumented_modules=1}
   if configure build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEMOE_TSAN=ON -DEMOE_SANITIZE=OFF \
     -DEMOE_CUDA=OFF -DEMOE_BUILD_GUI=OFF; then
-    mapfile -t tsan_targets < <(ctest --test-dir build-tsan -N -R "$TSAN_REGEX" |
-      sed -nE 's/^[[:space:]]*Test +#[0-9]+: ([^ ]+).*$/\1/p' | sed 's/\./_/')
-    if ((${#tsan_targets[@]} == 0)); then
-      record "build (TSan)" "no tests match '$TSAN_REGEX'"
-    else
-      if cmake --build build-tsan -j "$BUILD_JOBS" --target "${tsan_targets[@]}" -- -k 0; then
-        record "build (TSan)" "ok, ${#tsan_targets[@]} tests ($(elapsed $((SECONDS - t0))))"
-      else
-        failed=$((failed + 1))
-        record "build (TSan)" "FAILED (see the compiler errors above)"
-      fi
+    if build_selected "TSan" build-tsan "$TSAN_REGEX" "$t0"; then
       run_ctest "ctest build-tsan/ ($TSAN_REGEX)" build-tsan -j "$CTEST_JOBS" -R "$TSAN_REGEX"
     fi
   else
