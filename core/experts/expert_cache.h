@@ -43,7 +43,8 @@ struct CacheStats {
 
 class ExpertCache;
 
-// A resident expert pinned for reading; releases its slot when destroyed.
+// A resident expert pinned for reading; releases its slot when destroyed. It must not outlive
+// the cache that issued it.
 class ExpertHandle {
  public:
   ExpertHandle() = default;
