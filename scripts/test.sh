@@ -24,8 +24,8 @@ cd "$ROOT" || exit 1
 QUICK=${EMOE_TEST_QUICK:-0}
 CTEST_JOBS=${EMOE_TEST_JOBS:-2}
 BUILD_JOBS=${EMOE_BUILD_JOBS:-$(nproc)}
-SAN_REGEX='gguf|tokenizer|kernels|engine|model'
-TSAN_REGEX='experts|routing_modes'
+SAN_REGEX='gguf|tokenizer|kernels|engine|model|db'
+TSAN_REGEX='experts|routing_modes|routing_writer'
 FUZZ_SECONDS=60
 export QT_QPA_PLATFORM=offscreen
 

@@ -1,0 +1,152 @@
+#include "db/schema.h"
+
+#include <string>
+
+namespace emoe::db {
+
+namespace {
+
+// Times are microseconds (time_us, *_us columns) on the recorder's clock; JSON columns hold
+// objects written by the caller. Phase: 0 prefill, 1 decode.
+constexpr const char* kV1 = R"sql(
+CREATE TABLE models (
+  id INTEGER PRIMARY KEY,
+  path TEXT NOT NULL,
+  sha256 TEXT,
+  size_bytes INTEGER,
+  arch TEXT,
+  hparams TEXT
+);
+CREATE TABLE sessions (
+  id INTEGER PRIMARY KEY,
+  model_id INTEGER REFERENCES models(id),
+  started_at INTEGER NOT NULL,
+  config TEXT
+);
+CREATE TABLE requests (
+  id INTEGER PRIMARY KEY,
+  session_id INTEGER NOT NULL REFERENCES sessions(id),
+  task TEXT,
+  text TEXT,
+  slo_ttft_ms REAL,
+  slo_e2e_ms REAL,
+  arrival_us INTEGER,
+  first_token_us INTEGER,
+  finish_us INTEGER,
+  prompt_tokens INTEGER,
+  generated_tokens INTEGER
+);
+CREATE TABLE tokens (
+  request_id INTEGER NOT NULL REFERENCES requests(id),
+  pos INTEGER NOT NULL,
+  token_id INTEGER NOT NULL,
+  phase INTEGER NOT NULL,
+  PRIMARY KEY (request_id, pos)
+) WITHOUT ROWID;
+CREATE TABLE routing (
+  request_id INTEGER NOT NULL REFERENCES requests(id),
+  pos INTEGER NOT NULL,
+  layer INTEGER NOT NULL,
+  rank INTEGER NOT NULL,
+  router_expert INTEGER,
+  router_weight REAL,
+  used_expert INTEGER,
+  used_weight REAL,
+  PRIMARY KEY (request_id, pos, layer, rank)
+) WITHOUT ROWID;
+CREATE INDEX routing_request_layer ON routing(request_id, layer);
+CREATE INDEX routing_layer_used ON routing(layer, used_expert);
+CREATE TABLE expert_events (
+  id INTEGER PRIMARY KEY,
+  session_id INTEGER NOT NULL REFERENCES sessions(id),
+  time_us INTEGER NOT NULL,
+  kind INTEGER NOT NULL,
+  layer INTEGER NOT NULL,
+  expert INTEGER NOT NULL,
+  bytes INTEGER,
+  micros REAL
+);
+CREATE INDEX expert_events_session_time ON expert_events(session_id, time_us);
+CREATE TABLE memory_samples (
+  id INTEGER PRIMARY KEY,
+  session_id INTEGER NOT NULL REFERENCES sessions(id),
+  time_us INTEGER NOT NULL,
+  dense INTEGER,
+  experts INTEGER,
+  budget INTEGER,
+  kv INTEGER,
+  scratch INTEGER
+);
+CREATE TABLE runs (
+  id INTEGER PRIMARY KEY,
+  name TEXT NOT NULL,
+  config TEXT,
+  metrics TEXT
+);
+)sql";
+
+// migrations[i] takes version i to i+1.
+constexpr const char* kMigrations[] = {kV1};
+static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == kSchemaVersion);
+
+constexpr const char* kTables[] = {"models",         "sessions", "requests",
+                                   "tokens",         "routing",  "expert_events",
+                                   "memory_samples", "runs",     nullptr};
+
+}  // namespace
+
+const char* const* schema_tables() { return kTables; }
+
+Status migrate(Database& db) {
+  auto version = db.query_int("PRAGMA user_version");
+  if (!version.ok()) return version.status().with_context("reading schema version");
+  if (*version > kSchemaVersion) {
+    return unsupported("database '" + db.path() + "' has schema version " +
+                       std::to_string(*version) + ", newer than this program's " +
+                       std::to_string(kSchemaVersion) + "; use a newer eMoE Studio");
+  }
+  if (*version < 0) {
+    return corrupt("database '" + db.path() + "' has invalid schema version " +
+                   std::to_string(*version));
+  }
+  for (int64_t v = *version; v < kSchemaVersion; ++v) {
+    Status s = in_transaction(db, [&]() -> Status {
+      // Re-read under the write lock: another process may have migrated meanwhile.
+      auto now = db.query_int("PRAGMA user_version");
+      if (!now.ok()) return now.status();
+      if (*now != v) return Status::ok();
+      EMOE_RETURN_IF_ERROR(db.exec(kMigrations[v]));
+      return db.exec("PRAGMA user_version=" + std::to_string(v + 1));
+    });
+    if (!s.is_ok()) {
+      return s.with_context("migrating '" + db.path() + "' from schema version " +
+                            std::to_string(v));
+    }
+  }
+  return Status::ok();
+}
+
+Result<std::unique_ptr<Database>> open_store(const std::string& path, OpenOptions options) {
+  const bool wal = options.wal;
+  options.wal = false;  // the journal mode lives in the header; switch only after the checks
+  auto db = Database::open(path, options);
+  if (!db.ok()) return db.status();
+  auto version = (*db)->query_int("PRAGMA user_version");
+  if (!version.ok())
+    return version.status().with_context("reading schema version of '" + path + "'");
+  if (*version > kSchemaVersion) return migrate(**db);  // refuses with the message
+  if (wal && !options.read_only) {
+    auto mode = (*db)->query_text("PRAGMA journal_mode=WAL");
+    if (!mode.ok()) return mode.status().with_context("database '" + path + "'");
+    EMOE_RETURN_IF_ERROR((*db)->exec("PRAGMA synchronous=NORMAL"));
+  }
+  if (!options.read_only) {
+    EMOE_RETURN_IF_ERROR(migrate(**db));
+  } else if (*version != kSchemaVersion) {
+    return unsupported("database '" + path + "' has schema version " + std::to_string(*version) +
+                       "; open it writable once to migrate it");
+  }
+  return db;
+}
+
+}  // namespace emoe::db
