@@ -166,10 +166,17 @@ void print_plan(const experts::MemoryPlan& p) {
 
 Status run_info(const ParsedArgs& args) {
   const std::string& path = args.positionals().at(0);
-  auto file = gguf::GgufFile::open(path);
-  if (!file.ok()) return file.status();
   auto model = model::Model::load(path);
   const model::Model* m = model.ok() ? model->get() : nullptr;
+  // The model keeps its parsed file; only a file the engine cannot run is parsed on its own,
+  // so its metadata and tensors still print.
+  std::unique_ptr<gguf::GgufFile> raw;
+  if (!m) {
+    auto file = gguf::GgufFile::open(path);
+    if (!file.ok()) return file.status();
+    raw = std::move(file).value();
+  }
+  const gguf::GgufFile& f = m ? m->file() : *raw;
   const bool want_plan = args.has("budget") || args.has("device-memory");
   if (want_plan && !m) return model.status();
   std::optional<experts::MemoryPlan> plan;
@@ -179,9 +186,9 @@ Status run_info(const ParsedArgs& args) {
     plan = *p;
   }
   if (args.flag("json")) {
-    print_json(**file, m, model.status(), plan);
+    print_json(f, m, model.status(), plan);
   } else {
-    print_text(**file, m, model.status());
+    print_text(f, m, model.status());
     if (plan) print_plan(*plan);
   }
   return Status::ok();
