@@ -56,7 +56,7 @@ void RoutingRecorder::on_routing(const engine::RoutingEvent& ev) {
     }
   }
   if (new_token) {
-    push(TokenRecord{request_id, ev.pos, ev.token, static_cast<int32_t>(ev.phase)});
+    push(TokenRecord{request_id, ev.pos, ev.token, static_cast<int32_t>(ev.phase), now_us()});
   }
   const size_t ranks = std::max(ev.topk.size(), ev.used.size());
   for (size_t j = 0; j < ranks; ++j) {

@@ -35,7 +35,7 @@ Status bind_expert(Statement& st, int index, int32_t expert) {
 }  // namespace
 
 struct RoutingWriter::Statements {
-  Statement session, request, token, routing, expert_event, memory;
+  Statement session, request, token, routing, expert_event, memory, run;
 };
 
 Result<std::unique_ptr<RoutingWriter>> RoutingWriter::open(const std::string& path,
@@ -69,7 +69,8 @@ Result<std::unique_ptr<RoutingWriter>> RoutingWriter::open(const std::string& pa
        "prompt_tokens=coalesce(excluded.prompt_tokens, prompt_tokens), "
        "generated_tokens=coalesce(excluded.generated_tokens, generated_tokens)"},
       {&stmts->token,
-       "INSERT OR REPLACE INTO tokens(request_id, pos, token_id, phase) VALUES (?1,?2,?3,?4)"},
+       "INSERT OR REPLACE INTO tokens(request_id, pos, token_id, phase, time_us) "
+       "VALUES (?1,?2,?3,?4,?5)"},
       {&stmts->routing,
        "INSERT OR REPLACE INTO routing(request_id, pos, layer, rank, router_expert, "
        "router_weight, used_expert, used_weight) VALUES (?1,?2,?3,?4,?5,?6,?7,?8)"},
@@ -79,6 +80,13 @@ Result<std::unique_ptr<RoutingWriter>> RoutingWriter::open(const std::string& pa
       {&stmts->memory,
        "INSERT INTO memory_samples(session_id, time_us, dense, experts, budget, kv, scratch) "
        "VALUES (?1,?2,?3,?4,?5,?6,?7)"},
+      {&stmts->run,
+       // name is NOT NULL: a first write without one stores '' until a later write names it.
+       "INSERT INTO runs(id, name, session_id, created_at_us, config, metrics) "
+       "VALUES (?1, coalesce(?2, ''),?3,?4,?5,?6) ON CONFLICT(id) DO UPDATE SET "
+       "name=coalesce(?2, name), session_id=coalesce(excluded.session_id, session_id), "
+       "created_at_us=coalesce(excluded.created_at_us, created_at_us), "
+       "config=coalesce(excluded.config, config), metrics=coalesce(excluded.metrics, metrics)"},
   };
   for (const Prep& p : preps) {
     auto st = (*db)->prepare(p.sql);
@@ -218,6 +226,7 @@ Status RoutingWriter::write_batch(std::deque<Record>& batch) {
                 EMOE_RETURN_IF_ERROR(st.bind_int(2, r.pos));
                 EMOE_RETURN_IF_ERROR(st.bind_int(3, r.token_id));
                 EMOE_RETURN_IF_ERROR(st.bind_int(4, r.phase));
+                EMOE_RETURN_IF_ERROR(bind_opt(st, 5, r.time_us));
                 return st.run();
               },
               [&](const RoutingRecord& r) -> Status {
@@ -254,6 +263,16 @@ Status RoutingWriter::write_batch(std::deque<Record>& batch) {
                 EMOE_RETURN_IF_ERROR(st.bind_int(5, static_cast<int64_t>(r.budget)));
                 EMOE_RETURN_IF_ERROR(st.bind_int(6, static_cast<int64_t>(r.kv)));
                 EMOE_RETURN_IF_ERROR(st.bind_int(7, static_cast<int64_t>(r.scratch)));
+                return st.run();
+              },
+              [&](const RunRecord& r) -> Status {
+                Statement& st = S.run;
+                EMOE_RETURN_IF_ERROR(st.bind_int(1, r.id));
+                EMOE_RETURN_IF_ERROR(bind_opt(st, 2, r.name));
+                EMOE_RETURN_IF_ERROR(bind_opt(st, 3, r.session_id));
+                EMOE_RETURN_IF_ERROR(bind_opt(st, 4, r.created_at_us));
+                EMOE_RETURN_IF_ERROR(bind_opt(st, 5, r.config_json));
+                EMOE_RETURN_IF_ERROR(bind_opt(st, 6, r.metrics_json));
                 return st.run();
               },
           },

@@ -44,6 +44,7 @@ struct TokenRecord {
   int32_t pos = 0;
   int32_t token_id = 0;
   int32_t phase = 0;  // 0 prefill, 1 decode
+  std::optional<int64_t> time_us;  // when the engine routed it (recorder's clock)
 };
 
 // One rank of one routing decision; the router's choice and what was computed may differ
@@ -75,8 +76,18 @@ struct MemorySampleRecord {
   uint64_t dense = 0, experts = 0, budget = 0, kv = 0, scratch = 0;  // bytes
 };
 
+// Insert-or-update of one run (an experiment's configuration and results); unset fields keep
+// what is stored, so metrics can be written when the run finishes.
+struct RunRecord {
+  int64_t id = 0;
+  std::optional<std::string> name;
+  std::optional<int64_t> session_id;
+  std::optional<int64_t> created_at_us;
+  std::optional<std::string> config_json, metrics_json;
+};
+
 using Record = std::variant<SessionRecord, RequestRecord, TokenRecord, RoutingRecord,
-                            ExpertEventRecord, MemorySampleRecord>;
+                            ExpertEventRecord, MemorySampleRecord, RunRecord>;
 
 struct WriterOptions {
   size_t queue_capacity = 65536;             // records

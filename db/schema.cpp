@@ -85,13 +85,50 @@ CREATE TABLE runs (
 );
 )sql";
 
+// Version 2: token times (time-range filters), run <-> session links, per-model sensitivity
+// profiles and predictor state, and indexes for the task and time queries.
+constexpr const char* kV2 = R"sql(
+ALTER TABLE tokens ADD COLUMN time_us INTEGER;
+CREATE INDEX tokens_time ON tokens(time_us);
+CREATE INDEX requests_session_task ON requests(session_id, task);
+CREATE INDEX routing_layer_router ON routing(layer, router_expert);
+CREATE INDEX expert_events_session_kind ON expert_events(session_id, kind, time_us);
+CREATE INDEX memory_samples_session_time ON memory_samples(session_id, time_us);
+ALTER TABLE runs ADD COLUMN session_id INTEGER REFERENCES sessions(id);
+ALTER TABLE runs ADD COLUMN created_at_us INTEGER;
+CREATE INDEX runs_session ON runs(session_id);
+CREATE TABLE sensitivity_profiles (
+  id INTEGER PRIMARY KEY,
+  model_id INTEGER NOT NULL REFERENCES models(id),
+  task TEXT NOT NULL,
+  measured_at_us INTEGER NOT NULL,
+  metric TEXT NOT NULL,
+  exact_score REAL,
+  fallback_score REAL,
+  sensitivity REAL,
+  insensitive INTEGER NOT NULL DEFAULT 0,
+  details TEXT,
+  UNIQUE (model_id, task)
+);
+CREATE TABLE predictor_state (
+  model_id INTEGER PRIMARY KEY REFERENCES models(id),
+  updated_at_us INTEGER NOT NULL,
+  prompts_seen INTEGER NOT NULL DEFAULT 0,
+  interval INTEGER,
+  state TEXT
+);
+)sql";
+
 // migrations[i] takes version i to i+1.
-constexpr const char* kMigrations[] = {kV1};
+constexpr const char* kMigrations[] = {kV1, kV2};
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == kSchemaVersion);
 
-constexpr const char* kTables[] = {"models",         "sessions", "requests",
-                                   "tokens",         "routing",  "expert_events",
-                                   "memory_samples", "runs",     nullptr};
+constexpr const char* kTables[] = {"models",          "sessions",
+                                   "requests",        "tokens",
+                                   "routing",         "expert_events",
+                                   "memory_samples",  "runs",
+                                   "sensitivity_profiles", "predictor_state",
+                                   nullptr};
 
 }  // namespace
 

@@ -11,7 +11,7 @@
 
 namespace emoe::db {
 
-inline constexpr int kSchemaVersion = 1;
+inline constexpr int kSchemaVersion = 2;
 
 // Reads user_version; migrates an older file to kSchemaVersion. A file from a newer version is
 // refused (Unsupported) before anything is written to it.
@@ -21,7 +21,7 @@ Status migrate(Database& db);
 // WAL, then migrates. The path is created when missing (unless options say otherwise).
 Result<std::unique_ptr<Database>> open_store(const std::string& path, OpenOptions options = {});
 
-// Tables every version-1 store has (for tests and `db info`).
+// Tables every current store has (for tests and `db info`).
 const char* const* schema_tables();  // nullptr-terminated
 
 }  // namespace emoe::db

@@ -1,4 +1,4 @@
-// Schema versioning and bad input: a fresh store gets version 1 and every table; a file from a
+// Schema versioning and bad input: a fresh store gets version 2 and every table; a file from a
 // newer version, a text file and a truncated database are refused with a clear error and are
 // left byte for byte as they were.
 #include <QFile>
@@ -53,7 +53,7 @@ class TestSchema : public QObject {
       QVERIFY2(db.ok(), db.status().message().c_str());
       auto v = (*db)->query_int("PRAGMA user_version");
       QVERIFY(v.ok());
-      QCOMPARE(*v, int64_t{1});
+      QCOMPARE(*v, int64_t{2});
       auto mode = (*db)->query_text("PRAGMA journal_mode");
       QVERIFY(mode.ok());
       QCOMPARE(QString::fromStdString(*mode), QString("wal"));
@@ -74,6 +74,8 @@ class TestSchema : public QObject {
                                 "expert_events",
                                 "memory_samples",
                                 "runs",
+                                "sensitivity_profiles",
+                                "predictor_state",
                                 "routing_request_layer",
                                 "routing_layer_used"};
       for (const char* n : expected) QVERIFY2(names.count(n) == 1, n);
@@ -82,7 +84,7 @@ class TestSchema : public QObject {
         QVERIFY2(names.count(*t) == 1, *t);
         ++n_tables;
       }
-      QCOMPARE(n_tables, 8);
+      QCOMPARE(n_tables, 10);
     }
     // Reopening an up-to-date store migrates nothing and keeps the data.
     {
