@@ -1,0 +1,127 @@
+// The only object that talks to the engine thread. Commands return at once and are queued to a
+// worker thread that owns the model, the expert tiers, the engine and the recording session;
+// results come back as queued signals carrying values, and per-token telemetry goes into a
+// TelemetryBuffer the GUI drains on a timer. No call here blocks the GUI thread.
+#pragma once
+
+#include <QObject>
+#include <QString>
+#include <QStringList>
+#include <QThread>
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "core/engine/routing_mode.h"
+#include "core/experts/expert_cache.h"
+#include "ui/telemetry.h"
+#include "ui/telemetry_buffer.h"
+
+namespace emoe::ui {
+
+// What the Controls dock sets; applied before the next request, without reloading the model.
+struct EngineSettings {
+  double budget_percent = 100;  // of all expert bytes; raised to the tier's minimum
+  engine::RoutingMode mode = engine::RoutingMode::All;  // All with 100%: no device tier
+  experts::EvictionPolicy policy = experts::EvictionPolicy::Lru;
+  int n_threads = 1;
+  int64_t n_ctx = 0;  // 0: the model's training context, at most 4096
+  bool operator==(const EngineSettings&) const = default;
+};
+
+// What the engine actually runs with after apply (the budget after clamping, in bytes).
+struct EngineReport {
+  EngineSettings settings;
+  uint64_t expert_budget_bytes = 0;  // 0: no device tier
+  uint64_t all_expert_bytes = 0;
+  uint64_t min_budget_bytes = 0;
+  int32_t experts_per_layer = 0;  // slots / n_layer: how many experts per layer fit
+};
+
+struct TensorRow {
+  QString name;
+  QString type;   // ggml type name
+  QString shape;  // "4096 x 14336 x 8"
+  uint64_t bytes = 0;
+  bool expert = false;
+};
+
+// Everything the Model dock shows, computed on the worker thread.
+struct ModelSummary {
+  QString path;
+  QString name;  // general.name or the file name
+  QString arch;
+  uint64_t file_bytes = 0;
+  int32_t n_layer = 0, n_embd = 0, n_head = 0, n_head_kv = 0, n_vocab = 0;
+  int32_t n_expert = 0, n_expert_used = 0, n_ff_exp = 0;
+  int64_t n_ctx_train = 0;
+  uint64_t dense_bytes = 0;
+  uint64_t all_expert_bytes = 0;
+  uint64_t expert_bytes_per_layer = 0;                // one expert of layer 0 (gate + up + down)
+  uint64_t kv_bytes_per_token = 0;                    // F32 KV, all layers
+  std::vector<std::pair<QString, QString>> metadata;  // key, value (long arrays shortened)
+  std::vector<TensorRow> tensors;
+};
+
+struct PromptRequest {
+  QString text;
+  QString task;  // empty: "chat"
+  int32_t max_new_tokens = 64;
+  double temperature = 0;  // 0: greedy
+  uint64_t seed = 0;
+  std::optional<double> slo_ttft_ms, slo_e2e_ms;
+};
+
+class EngineController : public QObject {
+  Q_OBJECT
+
+ public:
+  explicit EngineController(QObject* parent = nullptr);
+  ~EngineController() override;  // cancels running work and joins the worker thread
+
+  TelemetryBuffer& telemetry() { return telemetry_; }
+
+  // Commands (asynchronous; results arrive as signals).
+  void open_model(const QString& path);  // closes the previous model first
+  void cancel_load();
+  // Records every later session into this SQLite file (created when missing). An error
+  // (corrupt file, newer schema, read-only location) arrives as database_failed and recording
+  // stays off; the engine keeps working.
+  void set_database(const QString& path);
+  void apply_settings(const EngineSettings& settings);
+  void submit(const PromptRequest& request);  // queued behind a running request
+  void stop();                                // cancels the running request (and the queue)
+
+  bool busy() const { return busy_.load(); }  // a load or a request is in progress
+
+ signals:
+  void load_progress(double fraction, const QString& stage);
+  void model_loaded(const emoe::ui::ModelSummary& summary);
+  void model_failed(const QString& message);
+  void settings_applied(const emoe::ui::EngineReport& report);
+  void settings_failed(const QString& message);
+  void database_opened(const QString& path, qint64 session_id);
+  void database_failed(const QString& message);
+  void request_started(qint64 request_id, const QString& text);
+  // The result also arrives in the telemetry buffer's `finished`; this signal is for views
+  // that only need to know the request ended (buttons, status bar).
+  void request_finished(const emoe::ui::RequestStats& stats);
+  void log_message(int level, const QString& message);  // 0 info, 1 warning, 2 error
+
+ private:
+  class Worker;
+  TelemetryBuffer telemetry_;
+  QThread thread_;
+  Worker* worker_ = nullptr;  // lives on thread_
+  std::atomic<bool> busy_{false};
+  std::atomic<bool> cancel_{false};
+  std::atomic<bool> cancel_load_{false};
+};
+
+}  // namespace emoe::ui
+
+Q_DECLARE_METATYPE(emoe::ui::ModelSummary)
+Q_DECLARE_METATYPE(emoe::ui::EngineReport)
+Q_DECLARE_METATYPE(emoe::ui::RequestStats)
