@@ -138,6 +138,20 @@ Status moe_forward(const model::ModelConfig& c, const model::LayerWeights& lw, i
     }
   }
 
+  // Fallback never loads, but a wanted expert that was missing is still a miss for the tier's
+  // statistics and telemetry (once per expert and step, as exact mode counts its loads);
+  // without this, hit rates from cache events would read 100% under fallback.
+  if (cache && access.mode == RoutingMode::Fallback) {
+    for (int32_t e = 0; e < n_exp; ++e) {
+      if (ws.resident[static_cast<size_t>(e)]) continue;
+      if (std::find(ws.topk.begin(), ws.topk.begin() + n * k, e) == ws.topk.begin() + n * k) {
+        continue;
+      }
+      auto h = cache->acquire(layer, e, false);  // counts the miss; a late arrival is a hit
+      if (!h.ok()) return h.status();
+    }
+  }
+
   // Each expert runs once over its group: one weight pass serves every token that uses it.
   ws.slot_out.assign(static_cast<size_t>(n * k * d), 0.0f);
   for (int32_t e = 0; e < n_exp; ++e) {
