@@ -55,7 +55,7 @@ struct OpenOptions {
   bool read_only = false;
   bool create = true;          // create the file when missing (ignored when read_only)
   int busy_timeout_ms = 5000;  // how long a statement waits for another connection's lock
-  bool wal = true;             // journal_mode=WAL, synchronous=NORMAL (durable per commit)
+  bool wal = true;             // journal_mode=WAL, synchronous=NORMAL (see docs/DATABASE.md)
 };
 
 class Database {

@@ -179,7 +179,7 @@ void RoutingWriter::run() {
     Status s = write_batch(batch);
     lock.lock();
     if (!s.is_ok()) {
-      error_ = s.with_context("database writer");
+      error_ = s.with_context("recording to '" + db_->path() + "'");
       not_full_.notify_all();
       committed_cv_.notify_all();
       break;

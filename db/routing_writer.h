@@ -43,7 +43,7 @@ struct TokenRecord {
   int64_t request_id = 0;
   int32_t pos = 0;
   int32_t token_id = 0;
-  int32_t phase = 0;  // 0 prefill, 1 decode
+  int32_t phase = 0;               // 0 prefill, 1 decode
   std::optional<int64_t> time_us;  // when the engine routed it (recorder's clock)
 };
 

@@ -1,9 +1,12 @@
 // emoe bench: prefill/decode throughput and decode's share of the memory bandwidth, for each
 // requested thread count, in one run so the ratios are measured side by side.
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <sstream>
 
 #include "app/cli/cli_common.h"
+#include "app/cli/cli_db.h"
 #include "app/cli/commands.h"
 #include "core/common/json_writer.h"
 #include "core/experts/expert_cache.h"
@@ -44,7 +47,11 @@ void declare_bench(CommandSpec& spec) {
       .flag("budget-sweep",
             "also run expert budgets 10%..100% with exact+LRU, exact+LFU and fallback routing "
             "(first thread count)")
+      .flag("record",
+            "also measure decode with the run recorded into the database (--db), interleaved "
+            "with unrecorded runs (first thread count)")
       .flag("json", "print one JSON object");
+  declare_db_options(spec, /*opt_in=*/true);
 }
 
 namespace {
@@ -95,6 +102,62 @@ Result<std::vector<SweepRow>> budget_sweep(const model::Model& m, metrics::Engin
   return rows;
 }
 
+// Decode throughput without and with recording, interleaved (plain, recorded, plain, ...) so
+// both see the same machine state; best of `reps` each, as the other figures.
+struct RecordCost {
+  double plain_tok_s = 0;
+  double recorded_tok_s = 0;
+  double cost = 0;  // 1 - recorded / plain
+};
+
+Result<RecordCost> record_cost(const model::Model& m, int threads, int64_t tokens, int reps,
+                               CliRecording& rec) {
+  engine::EngineOptions eo;
+  eo.n_threads = threads;
+  eo.n_ctx = tokens;
+  auto engine = engine::Engine::create(m, eo);
+  if (!engine.ok()) return engine.status();
+  engine::Engine& e = **engine;
+  const int32_t bos = m.tokenizer().vocab().bos;
+  RecordCost r;
+  std::vector<float> logits;
+  engine::Batch batch;
+  for (int rep = 0; rep < reps; ++rep) {
+    for (const bool recorded : {false, true}) {
+      auto seq = e.new_sequence();
+      if (!seq.ok()) return seq.status();
+      int64_t request = 0;
+      if (recorded) {
+        auto id = rec.begin_request(*seq, "bench decode " + std::to_string(rep));
+        if (!id.ok()) return id.status();
+        request = *id;
+        rec.attach(e, nullptr);
+      }
+      int32_t next = bos >= 0 ? bos : 1;
+      const auto t0 = std::chrono::steady_clock::now();
+      for (int64_t i = 0; i < tokens; ++i) {
+        batch.assign(1, {next, *seq, static_cast<int32_t>(i), true, engine::Phase::Decode});
+        EMOE_RETURN_IF_ERROR(e.decode(batch, &logits));
+        next =
+            static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+        if (recorded && i == 0) EMOE_RETURN_IF_ERROR(rec.first_token(request));
+      }
+      const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      const double tok_s = static_cast<double>(tokens) / s;
+      if (recorded) {
+        rec.detach();
+        EMOE_RETURN_IF_ERROR(rec.finish_request(*seq, request, 0, tokens));
+        r.recorded_tok_s = std::max(r.recorded_tok_s, tok_s);
+      } else {
+        r.plain_tok_s = std::max(r.plain_tok_s, tok_s);
+      }
+      e.free_sequence(*seq);
+    }
+  }
+  r.cost = r.plain_tok_s > 0 ? 1.0 - r.recorded_tok_s / r.plain_tok_s : 0;
+  return r;
+}
+
 }  // namespace
 
 Status run_bench(const ParsedArgs& args) {
@@ -115,6 +178,19 @@ Status run_bench(const ParsedArgs& args) {
   o.repetitions = static_cast<int>(*reps);
   auto model = load_model(args);
   if (!model.ok()) return model.status();
+  // Recording is opt-in here: a benchmark should not grow the history unless asked to.
+  std::unique_ptr<CliRecording> rec;
+  if (args.flag("record")) {
+    if (args.flag("no-db")) return args.error("--record needs a database; drop --no-db");
+    SessionConfig cfg = session_config(args, "bench");
+    cfg.extra = [&](JsonWriter& j) {
+      j.key("threads").value(int64_t{threads->front()}).key("decode_tokens").value(*dt);
+      j.key("repetitions").value(*reps);
+    };
+    auto opened = CliRecording::open(args, **model, session_config_json(cfg));
+    if (!opened.ok()) return opened.status();
+    rec = std::move(opened).value();
+  }
 
   std::vector<metrics::EngineBenchResult> results;
   for (int t : *threads) {
@@ -132,6 +208,13 @@ Status run_bench(const ParsedArgs& args) {
     auto rows = budget_sweep(**model, o);
     if (!rows.ok()) return rows.status();
     sweep = std::move(rows).value();
+  }
+  RecordCost cost;
+  if (rec) {
+    std::fprintf(stderr, "bench: decode with and without recording...\n");
+    auto c = record_cost(**model, threads->front(), *dt, static_cast<int>(*reps), *rec);
+    EMOE_RETURN_IF_ERROR(close_recording(rec.get(), c.ok() ? Status::ok() : c.status()));
+    cost = *c;
   }
   const model::ModelWeights& w = (*model)->weights();
   if (args.flag("json")) {
@@ -160,6 +243,13 @@ Status run_bench(const ParsedArgs& args) {
       }
       j.end_array();
     }
+    if (rec) {
+      j.key("recording").begin_object().key("threads").value(int64_t{threads->front()});
+      j.key("plain_decode_tok_s").value(cost.plain_tok_s);
+      j.key("recorded_decode_tok_s").value(cost.recorded_tok_s);
+      j.key("cost").value(cost.cost).end_object();
+      rec->write_json(j);
+    }
     j.end_object();
     std::printf("%s\n", j.str().c_str());
     return Status::ok();
@@ -182,6 +272,12 @@ Status run_bench(const ParsedArgs& args) {
                   row.r.stall_ms_per_token, human_bytes(row.r.peak_device_bytes).c_str(),
                   static_cast<long long>(row.max_context));
     }
+  }
+  if (rec) {
+    std::printf(
+        "\nrecording (%d threads): decode %.2f tok/s plain, %.2f tok/s recorded, cost %.1f%%\n",
+        threads->front(), cost.plain_tok_s, cost.recorded_tok_s, 100.0 * cost.cost);
+    rec->print_summary();
   }
   return Status::ok();
 }

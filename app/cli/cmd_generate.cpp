@@ -2,6 +2,7 @@
 #include <cstdio>
 
 #include "app/cli/cli_common.h"
+#include "app/cli/cli_db.h"
 #include "app/cli/cli_paging.h"
 #include "app/cli/commands.h"
 #include "core/common/json_writer.h"
@@ -20,6 +21,7 @@ void declare_generate(CommandSpec& spec) {
   declare_engine_options(spec);
   declare_sampling_options(spec);
   declare_paging_options(spec);
+  declare_db_options(spec);
 }
 
 Status run_generate(const ParsedArgs& args) {
@@ -44,6 +46,24 @@ Status run_generate(const ParsedArgs& args) {
   const tokenizer::Tokenizer& tok = (*model)->tokenizer();
   const std::vector<int32_t> prompt = tok.encode(*prompt_text, true, args.flag("special"));
   const bool json = args.flag("json");
+
+  SessionConfig cfg = session_config(args, "generate");
+  cfg.engine = &(*engine)->options();
+  cfg.paging = &*paging;
+  cfg.sampling = &*sampling;
+  cfg.extra = [&](JsonWriter& j) {
+    j.key("n_predict").value(*n_predict).key("ignore_eos").value(args.flag("ignore-eos"));
+  };
+  auto rec = CliRecording::open(args, **model, session_config_json(cfg));
+  if (!rec.ok()) return rec.status();
+  int64_t request = 0;
+  if (*rec) {
+    (*rec)->attach(**engine, paging->cache.get());
+    auto id = (*rec)->begin_request(*seq, *prompt_text);
+    if (!id.ok()) return id.status();
+    request = *id;
+  }
+  Status record_status;
   engine::GenerateOptions gopts;
   gopts.max_new_tokens = static_cast<int32_t>(*n_predict);
   gopts.sampling = *sampling;
@@ -53,7 +73,10 @@ Status run_generate(const ParsedArgs& args) {
     std::fputs(prompt_text->c_str(), stdout);
     std::fflush(stdout);
   }
+  bool first = true;
   auto on_token = [&](int32_t id) {
+    if (first && *rec) record_status = (*rec)->first_token(request);
+    first = false;
     if (!json) {
       std::fputs(tok.token_to_piece(id, false).c_str(), stdout);
       std::fflush(stdout);
@@ -63,7 +86,11 @@ Status run_generate(const ParsedArgs& args) {
   metrics::RoutingCounters counters;
   (*engine)->add_observer(&counters);
   auto r = engine::generate(**engine, *seq, prompt, gopts, on_token);
-  if (!r.ok()) return r.status();
+  if (r.ok() && *rec && record_status.is_ok()) {
+    record_status = (*rec)->finish_request(*seq, request, static_cast<int64_t>(prompt.size()),
+                                           static_cast<int64_t>(r->generated.size()));
+  }
+  EMOE_RETURN_IF_ERROR(close_recording(rec->get(), r.ok() ? record_status : r.status()));
 
   const double prefill_tok_s = r->prefill_seconds > 0 ? r->prompt_tokens / r->prefill_seconds : 0;
   const double decode_tok_s = r->decode_seconds > 0 ? r->decode_steps / r->decode_seconds : 0;
@@ -75,6 +102,7 @@ Status run_generate(const ParsedArgs& args) {
     j.key("stop").value(engine::stop_reason_name(r->stop));
     j.key("prefill_tok_s").value(prefill_tok_s).key("decode_tok_s").value(decode_tok_s);
     write_paging_json(j, *paging, counters);
+    if (*rec) (*rec)->write_json(j);
     j.end_object();
     std::printf("%s\n", j.str().c_str());
   } else {
@@ -94,6 +122,7 @@ Status run_generate(const ParsedArgs& args) {
                    (unsigned long long)st.loads, human_bytes(st.bytes_loaded).c_str(),
                    st.stall_micros / 1000.0, human_bytes(st.peak_bytes).c_str());
     }
+    if (*rec) (*rec)->print_summary();
   }
   return Status::ok();
 }

@@ -6,6 +6,7 @@
 #include <fstream>
 
 #include "app/cli/cli_common.h"
+#include "app/cli/cli_db.h"
 #include "app/cli/commands.h"
 #include "core/common/json_writer.h"
 
@@ -19,6 +20,7 @@ void declare_logits(CommandSpec& spec) {
       .required_option("out", 'o', "FILE", "output file for float32 logits")
       .flag("special", "parse special-token texts such as <s> in the prompt");
   declare_engine_options(spec);
+  declare_db_options(spec);
 }
 
 Status run_logits(const ParsedArgs& args) {
@@ -37,12 +39,31 @@ Status run_logits(const ParsedArgs& args) {
   if (!engine.ok()) return engine.status();
   auto seq = (*engine)->new_sequence();
   if (!seq.ok()) return seq.status();
+  SessionConfig cfg = session_config(args, "logits");
+  cfg.engine = &(*engine)->options();
+  auto db = CliRecording::open(args, **model, session_config_json(cfg));
+  if (!db.ok()) return db.status();
+  int64_t request = 0;
+  if (*db) {
+    (*db)->attach(**engine, nullptr);
+    auto id = (*db)->begin_request(*seq, *text);
+    if (!id.ok()) return id.status();
+    request = *id;
+  }
   engine::Batch batch;
   for (size_t i = 0; i < ids.size(); ++i) {
     batch.push_back({ids[i], *seq, static_cast<int32_t>(i), true, engine::Phase::Prefill});
   }
   std::vector<float> logits;
-  EMOE_RETURN_IF_ERROR((*engine)->decode(batch, &logits));
+  Status st = (*engine)->decode(batch, &logits);
+  if (st.is_ok() && *db) {
+    // Every position's logits arrive together: the first "token" is ready when they are.
+    st = (*db)->first_token(request);
+    if (st.is_ok()) {
+      st = (*db)->finish_request(*seq, request, static_cast<int64_t>(ids.size()), 0);
+    }
+  }
+  EMOE_RETURN_IF_ERROR(close_recording(db->get(), st));
 
   std::ofstream out(*out_path, std::ios::binary | std::ios::trunc);
   if (!out) return io_error("cannot create '" + *out_path + "'");
@@ -52,6 +73,7 @@ Status run_logits(const ParsedArgs& args) {
   if (!out) return io_error("cannot write '" + *out_path + "'");
   JsonWriter j;
   j.begin_object().key("tokens").array(ids).key("n_vocab").value((*model)->config().n_vocab);
+  if (*db) (*db)->write_json(j);
   j.end_object();
   std::printf("%s\n", j.str().c_str());
   return Status::ok();

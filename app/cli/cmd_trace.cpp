@@ -4,6 +4,7 @@
 #include <map>
 
 #include "app/cli/cli_common.h"
+#include "app/cli/cli_db.h"
 #include "app/cli/cli_paging.h"
 #include "app/cli/commands.h"
 #include "core/common/json_writer.h"
@@ -53,6 +54,7 @@ void declare_trace(CommandSpec& spec) {
       .flag("json", "print one JSON object");
   declare_engine_options(spec);
   declare_paging_options(spec);
+  declare_db_options(spec);
 }
 
 Status run_trace(const ParsedArgs& args) {
@@ -72,22 +74,47 @@ Status run_trace(const ParsedArgs& args) {
   if (!engine.ok()) return engine.status();
   auto seq = (*engine)->new_sequence();
   if (!seq.ok()) return seq.status();
+  SessionConfig cfg = session_config(args, "trace");
+  cfg.engine = &(*engine)->options();
+  cfg.paging = &*paging;
+  cfg.extra = [&](JsonWriter& j) { j.key("n_predict").value(*n_predict); };
+  auto db = CliRecording::open(args, **model, session_config_json(cfg));
+  if (!db.ok()) return db.status();
+  const tokenizer::Tokenizer& tok = (*model)->tokenizer();
+  const std::vector<int32_t> prompt = tok.encode(*text, true, false);
+  int64_t request = 0;
+  if (*db) {
+    (*db)->attach(**engine, paging->cache.get());
+    auto id = (*db)->begin_request(*seq, *text);
+    if (!id.ok()) return id.status();
+    request = *id;
+  }
+
   TraceRecorder rec;
   metrics::RoutingCounters counters;
   (*engine)->add_observer(&rec);
   (*engine)->add_observer(&counters);
-
-  const tokenizer::Tokenizer& tok = (*model)->tokenizer();
-  const std::vector<int32_t> prompt = tok.encode(*text, true, false);
   engine::GenerateOptions g;
   // Tracing N decode steps feeds N sampled tokens back, so N + 1 are sampled; the last one
   // never runs through the model.
   g.max_new_tokens = *n_predict > 0 ? static_cast<int32_t>(*n_predict + 1) : 0;
   g.stop_at_eos = false;
   g.cancel = &interrupt_flag();
-  auto r = engine::generate(**engine, *seq, prompt, g);
+  Status record_status;
+  bool first = true;
+  auto on_token = [&](int32_t) {
+    if (first && *db) record_status = (*db)->first_token(request);
+    first = false;
+    return true;
+  };
+  auto r = engine::generate(**engine, *seq, prompt, g, on_token);
   (*engine)->remove_observer(&rec);
-  if (!r.ok()) return r.status();
+  if (r.ok() && *db && record_status.is_ok()) {
+    // The last sampled token never runs through the model, so it is not part of the trace.
+    const int64_t fed = r->generated.empty() ? 0 : static_cast<int64_t>(r->generated.size()) - 1;
+    record_status = (*db)->finish_request(*seq, request, static_cast<int64_t>(prompt.size()), fed);
+  }
+  EMOE_RETURN_IF_ERROR(close_recording(db->get(), r.ok() ? record_status : r.status()));
 
   if (args.flag("json")) {
     JsonWriter j;
@@ -112,6 +139,7 @@ Status run_trace(const ParsedArgs& args) {
     }
     j.end_array();
     write_paging_json(j, *paging, counters);
+    if (*db) (*db)->write_json(j);
     j.end_object();
     std::printf("%s\n", j.str().c_str());
     return Status::ok();
@@ -133,6 +161,7 @@ Status run_trace(const ParsedArgs& args) {
     }
     std::printf("\n");
   }
+  if (*db) (*db)->print_summary();
   return Status::ok();
 }
 

@@ -27,5 +27,7 @@ void declare_mkmodel(CommandSpec&);
 Status run_mkmodel(const ParsedArgs&);
 void declare_bench(CommandSpec&);
 Status run_bench(const ParsedArgs&);
+void declare_db(CommandSpec&);
+Status run_db(const ParsedArgs&);
 
 }  // namespace emoe::cli

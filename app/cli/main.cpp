@@ -18,6 +18,7 @@ const Command kCommands[] = {
     {"perplexity", "perplexity over a text file", declare_perplexity, run_perplexity},
     {"mkmodel", "write a synthetic MoE model (GGUF)", declare_mkmodel, run_mkmodel},
     {"bench", "measure prefill/decode speed and memory bandwidth use", declare_bench, run_bench},
+    {"db", "inspect, export, import and query the routing-history database", declare_db, run_db},
 };
 
 }  // namespace

@@ -1,5 +1,6 @@
 #include "core/common/json_writer.h"
 
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 
@@ -62,9 +63,16 @@ JsonWriter& JsonWriter::value(double d) {
     out_ += "null";
     return *this;
   }
+  // to_chars, not printf: the GUI sets the user's locale, which may use a decimal comma.
   char buf[32];
-  std::snprintf(buf, sizeof buf, "%.9g", d);
-  out_ += buf;
+  const auto r = std::to_chars(buf, buf + sizeof buf, d, std::chars_format::general, 9);
+  out_.append(buf, r.ptr);
+  return *this;
+}
+
+JsonWriter& JsonWriter::raw(std::string_view json) {
+  before_value();
+  out_ += json;
   return *this;
 }
 

@@ -26,6 +26,8 @@ class JsonWriter {
   JsonWriter& value(uint64_t u);
   JsonWriter& value(bool b);
   JsonWriter& null();
+  // Inserts text that is already one JSON value (the caller guarantees it is valid).
+  JsonWriter& raw(std::string_view json);
   template <typename T>
   JsonWriter& array(std::span<const T> values) {
     begin_array();
