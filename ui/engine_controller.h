@@ -9,6 +9,7 @@
 #include <QStringList>
 #include <QThread>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -71,6 +72,7 @@ struct PromptRequest {
   int32_t max_new_tokens = 64;
   double temperature = 0;  // 0: greedy
   uint64_t seed = 0;
+  bool ignore_eos = false;  // keep generating past the end-of-sequence token
   std::optional<double> slo_ttft_ms, slo_e2e_ms;
 };
 
@@ -94,7 +96,11 @@ class EngineController : public QObject {
   void submit(const PromptRequest& request);  // queued behind a running request
   void stop();                                // cancels the running request (and the queue)
 
-  bool busy() const { return busy_.load(); }  // a load or a request is in progress
+  bool busy() const { return busy_.load() > 0; }  // a load or a request is in progress
+  // The clock every telemetry time_s is on: seconds since the controller was created.
+  double seconds_since_start() const {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - origin_).count();
+  }
 
  signals:
   void load_progress(double fraction, const QString& stage);
@@ -105,6 +111,9 @@ class EngineController : public QObject {
   void database_opened(const QString& path, qint64 session_id);
   void database_failed(const QString& message);
   void request_started(qint64 request_id, const QString& text);
+  // The request is being recorded as db_request_id of session_id in the database (ids of the
+  // database differ from the controller's request ids).
+  void request_recorded(qint64 request_id, qint64 session_id, qint64 db_request_id);
   // The result also arrives in the telemetry buffer's `finished`; this signal is for views
   // that only need to know the request ended (buttons, status bar).
   void request_finished(const emoe::ui::RequestStats& stats);
@@ -112,12 +121,15 @@ class EngineController : public QObject {
 
  private:
   class Worker;
+  const std::chrono::steady_clock::time_point origin_ = std::chrono::steady_clock::now();
   TelemetryBuffer telemetry_;
   QThread thread_;
-  Worker* worker_ = nullptr;  // lives on thread_
-  std::atomic<bool> busy_{false};
-  std::atomic<bool> cancel_{false};
-  std::atomic<bool> cancel_load_{false};
+  Worker* worker_ = nullptr;         // lives on thread_, deleted when it finishes
+  std::atomic<int> busy_{0};         // loads and requests queued or running
+  std::atomic<bool> cancel_{false};  // generate()'s flag for the running request
+  // stop() and cancel_load() bump these; work queued under an older value is dropped.
+  std::atomic<uint64_t> stop_epoch_{0};
+  std::atomic<uint64_t> load_epoch_{0};
 };
 
 }  // namespace emoe::ui

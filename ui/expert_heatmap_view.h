@@ -4,6 +4,7 @@
 #pragma once
 
 #include <QString>
+#include <QStringList>
 #include <QWidget>
 #include <cstdint>
 #include <map>
@@ -14,6 +15,12 @@
 
 class QCustomPlot;
 class QCPColorMap;
+class QCPColorScale;
+class QCPGraph;
+class QCheckBox;
+class QComboBox;
+class QMouseEvent;
+class QToolButton;
 
 namespace emoe::ui {
 
@@ -47,9 +54,46 @@ class ExpertHeatmapView : public QWidget {
   QString cell_tooltip(int32_t layer, int32_t expert) const;
   QCustomPlot* plot() const { return plot_; }
 
+ protected:
+  void changeEvent(QEvent* event) override;
+
  private:
-  // ... implementation-defined members
+  // Exact counts since set_shape/clear (requests: the kMaxRequests most recent ids) and the
+  // residency; paused views draw a copy taken when the pause began.
+  struct Counts {
+    std::vector<int64_t> session;
+    std::map<std::string, std::vector<int64_t>> tasks;
+    std::map<int64_t, std::vector<int64_t>> requests;
+    int64_t current_request = -1;   // -1: none seen yet
+    std::vector<uint8_t> resident;  // empty: no overlay
+  };
+  static constexpr size_t kMaxRequests = 64;
+
+  std::vector<int64_t> scope_counts(const Counts& c, Scope scope, const QString& task) const;
+  QString scope_label(const Counts& c) const;  // "session", "task qa", "request 7"
+  const Counts& shown() const { return paused_ ? frozen_ : live_; }
+  void rebuild_map();
+  void rebuild_overlay();
+  void refresh_task_combo();
+  void sync_toolbar();
+  void on_mouse_move(QMouseEvent* event);
+
+  int32_t n_layer_ = 0, n_expert_ = 0;
+  Counts live_, frozen_;
+  Scope scope_ = Scope::Session;
+  QString task_;
+  bool per_layer_ = false;
+  bool paused_ = false;
+  bool dirty_ = true;
+
   QCustomPlot* plot_ = nullptr;
+  QCPColorMap* map_ = nullptr;
+  QCPColorScale* scale_ = nullptr;
+  QCPGraph* overlay_ = nullptr;  // resident cells as hollow squares
+  QComboBox* scope_box_ = nullptr;
+  QComboBox* task_box_ = nullptr;
+  QCheckBox* per_layer_box_ = nullptr;
+  QToolButton* pause_button_ = nullptr;
 };
 
 }  // namespace emoe::ui

@@ -3,11 +3,14 @@
 #pragma once
 
 #include <QWidget>
+#include <deque>
 #include <vector>
 
 #include "ui/telemetry.h"
 
 class QCustomPlot;
+class QCPBars;
+class QCPGraph;
 class QLabel;
 
 namespace emoe::ui {
@@ -28,9 +31,29 @@ class LatencyPlotView : public QWidget {
   const std::vector<RequestStats>& requests() const { return requests_; }
   QCustomPlot* plot() const { return plot_; }
 
+ protected:
+  void changeEvent(QEvent* event) override;
+
  private:
+  static constexpr size_t kMaxSteps = 20000;
+  static constexpr double kSmoothing = 0.2;  // weight of the newest step in the moving average
+
+  void rebuild();
+  void apply_colors();
+  void update_label();
+
   std::vector<RequestStats> requests_;
+  std::deque<StepStats> decode_steps_;  // decode steps with n_tokens > 0 and seconds > 0
+  bool dirty_ = true;
+  bool follow_ = true;  // ranges track the data until the user zooms or drags
   QCustomPlot* plot_ = nullptr;
+  QLabel* label_ = nullptr;
+  QCPBars* ttft_ = nullptr;
+  QCPBars* e2e_ = nullptr;
+  QCPGraph* slo_met_ = nullptr;     // a short horizontal mark at each SLO that was met
+  QCPGraph* slo_missed_ = nullptr;  // and at each one that was missed
+  QCPGraph* tps_raw_ = nullptr;
+  QCPGraph* tps_smooth_ = nullptr;
 };
 
 }  // namespace emoe::ui

@@ -4,11 +4,13 @@
 #pragma once
 
 #include <QWidget>
+#include <deque>
 #include <vector>
 
 #include "ui/telemetry.h"
 
 class QCustomPlot;
+class QCPGraph;
 
 namespace emoe::ui {
 
@@ -27,9 +29,32 @@ class MemoryPlotView : public QWidget {
   const std::vector<MemoryPoint>& points() const { return points_; }
   QCustomPlot* plot() const { return plot_; }
 
+ protected:
+  void changeEvent(QEvent* event) override;
+
  private:
+  // History kept per series; older entries are dropped so a replot stays cheap.
+  static constexpr size_t kMaxHistory = 20000;
+
+  void rebuild();
+  void apply_colors();
+  double experts_curve_at(double time_s) const;  // MiB of dense + experts at that time
+
   std::vector<MemoryPoint> points_;
+  std::deque<ExpertEventPoint> events_;  // LoadFinished and Evicted only
+  std::deque<StepStats> steps_;
+  bool dirty_ = true;
+  bool follow_ = true;  // ranges track the data until the user zooms or drags
+  bool syncing_ = false;
   QCustomPlot* plot_ = nullptr;
+  QCPGraph* dense_ = nullptr;
+  QCPGraph* experts_ = nullptr;
+  QCPGraph* kv_ = nullptr;
+  QCPGraph* budget_ = nullptr;
+  QCPGraph* loads_ = nullptr;
+  QCPGraph* evictions_ = nullptr;
+  QCPGraph* hit_rate_ = nullptr;
+  QCPGraph* bytes_per_token_ = nullptr;
 };
 
 }  // namespace emoe::ui

@@ -5,11 +5,21 @@
 #pragma once
 
 #include <QColor>
+#include <QElapsedTimer>
 #include <QWidget>
+#include <string>
 #include <vector>
 
 #include "ui/engine_controller.h"
 #include "ui/telemetry.h"
+
+class QComboBox;
+class QLabel;
+class QPlainTextEdit;
+class QPushButton;
+class QSpinBox;
+class QTextBrowser;
+class QUrl;
 
 namespace emoe::ui {
 
@@ -41,8 +51,38 @@ class PromptConsole : public QWidget {
   void stop_requested();
   void token_selected(const emoe::ui::TokenTelemetry& token);
 
+ protected:
+  bool eventFilter(QObject* watched, QEvent* event) override;
+
  private:
+  struct Span {
+    int start = 0, length = 0;  // the token's text in the history document
+  };
+  void begin_answer(const QString& task);
+  void append_piece(int index, const QString& text);
+  void flush_pending();
+  void mark_selected(int index);
+  void on_link(const QUrl& url);
+  void update_live_status();
+
   std::vector<TokenTelemetry> tokens_;
+  std::vector<Span> spans_;   // [tokens_.size()]
+  std::string utf8_pending_;  // leading bytes of a character split across tokens
+  int32_t n_expert_ = 0;
+  int selected_ = -1;
+  bool busy_ = false;
+  bool answer_open_ = false;     // an answer block takes the next tokens
+  int request_first_token_ = 0;  // index in tokens_ of the current request's first token
+  QElapsedTimer request_clock_;  // started by on_request_started (wall clock, GUI side)
+  double live_ttft_ms_ = -1;     // wall time from request start to its first streamed token
+
+  QTextBrowser* history_ = nullptr;
+  QPlainTextEdit* input_ = nullptr;
+  QPushButton* send_button_ = nullptr;
+  QPushButton* stop_button_ = nullptr;
+  QComboBox* task_box_ = nullptr;
+  QSpinBox* max_tokens_ = nullptr;
+  QLabel* status_ = nullptr;
 };
 
 }  // namespace emoe::ui

@@ -1,0 +1,68 @@
+// The engine thread's side of EngineController (private to engine_controller.cpp): owns the
+// inference session, the telemetry collector and the recording session, and runs the commands
+// the controller queues, one at a time. Results go back as the controller's signals, emitted
+// on the controller's thread.
+#pragma once
+
+#include <QObject>
+#include <QString>
+#include <chrono>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+
+#include "core/engine/inference_session.h"
+#include "ui/engine_controller.h"
+#include "ui/telemetry_collector.h"
+
+namespace emoe::db {
+class RecordingSession;
+}
+
+namespace emoe::ui {
+
+class EngineController::Worker : public QObject {
+ public:
+  using Clock = std::chrono::steady_clock;
+  explicit Worker(EngineController* controller);
+  ~Worker() override;  // on the worker thread: closes the recording, frees the model
+
+  // Thread-safe: queues a command and posts one event to run it on the worker thread. The
+  // command travels through a std::mutex rather than inside the posted event, so race
+  // detectors see the hand-over (Qt's own queue is invisible to an uninstrumented Qt).
+  using Command = std::function<void(Worker&)>;
+  void enqueue(Command command);
+
+  void open_model(const QString& path, uint64_t load_epoch);
+  void set_database(const QString& path);
+  void apply_settings(const EngineSettings& settings);
+  void run_request(const PromptRequest& request, Clock::time_point arrival, uint64_t stop_epoch);
+
+ private:
+  template <typename F>
+  void emit_later(F&& f);  // runs f (which emits a signal) on the controller's thread
+  void log(int level, const QString& message);
+  void job_done() { --ctl_->busy_; }
+
+  void close_model();
+  void open_recording();
+  void close_recording();
+  std::string config_json() const;
+  EngineReport report() const;
+  void finish(RequestStats stats);
+
+  void run_next();
+
+  EngineController* const ctl_;
+  std::mutex queue_mu_;
+  std::deque<Command> queue_;
+  std::unique_ptr<engine::InferenceSession> session_;
+  std::unique_ptr<TelemetryCollector> collector_;
+  std::unique_ptr<db::RecordingSession> recording_;
+  QString db_path_;
+  EngineSettings settings_;
+  int64_t next_request_id_ = 1;
+};
+
+}  // namespace emoe::ui
