@@ -4,7 +4,10 @@
 
 #include "app/cli/cli_common.h"
 #include "app/cli/commands.h"
+#include "core/model/demo_model.h"
 #include "core/model/model_builder.h"
+#include "core/model/task_routed_model.h"
+#include "core/sched/builtin_workloads.h"
 
 namespace emoe::cli {
 
@@ -21,7 +24,14 @@ void declare_mkmodel(CommandSpec& spec) {
       .option("vocab", 0, "N", "vocabulary size (built by the project)", "4096")
       .option("ctx", 0, "N", "training context length written to the file", "2048")
       .option("type", 0, "TYPE", "weight type: f32, f16, q8_0 or q4_0", "f32")
-      .option("seed", 's', "S", "weight seed", "1");
+      .option("seed", 's', "S", "weight seed", "1")
+      .flag("demo",
+            "the built-in demo model (its shape, Q8_0, task-dependent routing); shape options "
+            "are ignored")
+      .option("routing", 0, "SHAPE",
+              "task-dependent routing over the five task types: specialised (like OLMoE), "
+              "uniform (like Mixtral) or none",
+              "none");
 }
 
 Status run_mkmodel(const ParsedArgs& args) {
@@ -56,6 +66,12 @@ Status run_mkmodel(const ParsedArgs& args) {
   spec.output_type = spec.weight_type;
   auto out = args.get_string("out");
   if (!out.ok()) return out.status();
+  auto routing = args.get_choice("routing", {"none", "specialised", "uniform"});
+  if (!routing.ok()) return routing.status();
+  if (args.flag("demo")) {
+    spec = model::demo_model_spec();
+    if (*routing == "none") *routing = "specialised";
+  }
 
   int last = -1;
   auto progress = [&last](double fraction) {
@@ -66,7 +82,16 @@ Status run_mkmodel(const ParsedArgs& args) {
     }
     return !interrupt_flag().load();
   };
-  Status st = model::write_synthetic_model(spec, *out, progress);
+  Status st;
+  if (*routing == "none") {
+    st = model::write_synthetic_model(spec, *out, progress);
+  } else {
+    auto prompts = sched::builtin_task_prompts();
+    if (!prompts.ok()) return prompts.status();
+    const model::RoutingShape shape =
+        *routing == "specialised" ? model::RoutingShape::Specialised : model::RoutingShape::Uniform;
+    st = model::write_task_routed_model(spec, shape, *prompts, *out, progress);
+  }
   std::fprintf(stderr, "\n");
   if (!st.is_ok()) return st;
   std::printf("wrote %s\n", out->c_str());

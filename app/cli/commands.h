@@ -29,5 +29,7 @@ void declare_bench(CommandSpec&);
 Status run_bench(const ParsedArgs&);
 void declare_db(CommandSpec&);
 Status run_db(const ParsedArgs&);
+void declare_replay(CommandSpec&);
+Status run_replay(const ParsedArgs&);
 
 }  // namespace emoe::cli

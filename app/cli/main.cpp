@@ -19,6 +19,8 @@ const Command kCommands[] = {
     {"mkmodel", "write a synthetic MoE model (GGUF)", declare_mkmodel, run_mkmodel},
     {"bench", "measure prefill/decode speed and memory bandwidth use", declare_bench, run_bench},
     {"db", "inspect, export, import and query the routing-history database", declare_db, run_db},
+    {"replay", "replay a recorded routing trace through the cache model", declare_replay,
+     run_replay},
 };
 
 }  // namespace

@@ -4,6 +4,8 @@
 #include <system_error>
 
 #include "core/model/model.h"
+#include "core/model/task_routed_model.h"
+#include "core/sched/builtin_workloads.h"
 
 namespace emoe::model {
 namespace {
@@ -13,6 +15,11 @@ namespace {
 bool is_current_demo(const std::string& path, const SyntheticModelSpec& spec) {
   auto m = Model::load(path);
   if (!m.ok()) return false;
+  const gguf::Value* routing = (*m)->file().find(kTaskRoutingKey);
+  const std::string* shape = routing ? routing->as_string() : nullptr;
+  if (!shape || *shape != routing_shape_name(RoutingShape::Specialised)) {
+    return false;  // a plain demo written by an older build
+  }
   const ModelConfig& c = (*m)->config();
   return c.name == spec.name && c.n_layer == spec.n_layer && c.n_embd == spec.n_embd &&
          c.n_head == spec.n_head && c.n_head_kv == spec.n_head_kv && c.n_ff_exp == spec.n_ff &&
@@ -55,7 +62,11 @@ Result<std::string> ensure_demo_model(const std::string& dir,
     if (progress) progress(1.0);
     return path;
   }
-  Status st = write_synthetic_model(spec, path, progress);
+  // Task-dependent routing (OLMoE-like specialisation), so heatmaps differ between tasks and the
+  // predictors have structure to learn.
+  auto prompts = sched::builtin_task_prompts();
+  if (!prompts.ok()) return prompts.status().with_context("demo model");
+  Status st = write_task_routed_model(spec, RoutingShape::Specialised, *prompts, path, progress);
   if (!st.is_ok()) return st.with_context("writing the demo model to '" + path + "'");
   return path;
 }

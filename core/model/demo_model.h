@@ -15,7 +15,8 @@ inline constexpr const char* kDemoModelFileName = "demo.gguf";
 inline constexpr const char* kDemoModelName = "eMoE demo";
 
 // 6 layers, n_embd 256, 8 heads (4 KV heads), 8 experts top-2 of n_ff 512, vocab 4096,
-// context 2048, Q8_0 weights, fixed seed: about 30 MB, written in well under a second.
+// context 2048, Q8_0 weights, fixed seed, routing that depends on the task (five task types,
+// OLMoE-like specialisation; core/model/task_routed_model.h): written in about 2 s.
 SyntheticModelSpec demo_model_spec();
 
 // Returns dir/demo.gguf, writing it (atomically; dir is created when missing) unless a file
