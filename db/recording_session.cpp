@@ -1,5 +1,9 @@
 #include "db/recording_session.h"
 
+#include <filesystem>
+
+#include "core/common/json_writer.h"
+#include "core/model/model.h"
 #include "db/database.h"
 #include "db/schema.h"
 
@@ -29,6 +33,24 @@ Result<int64_t> find_or_add_model(Database& db, const ModelInfo& m) {
 }
 
 }  // namespace
+
+ModelInfo describe_model(const model::Model& m) {
+  ModelInfo info;
+  std::error_code ec;
+  const auto abs =
+      std::filesystem::weakly_canonical(std::filesystem::absolute(m.file().path(), ec), ec);
+  info.path = ec ? m.file().path() : abs.string();
+  info.size_bytes = m.file().file_size();
+  const model::ModelConfig& c = m.config();
+  info.arch = c.arch;
+  JsonWriter j;
+  j.begin_object().key("name").value(c.name);
+  model::write_hparams_json(j, c);
+  j.key("dense_bytes").value(m.weights().dense_bytes);
+  j.key("expert_bytes").value(m.weights().expert_bytes).end_object();
+  info.hparams_json = j.str();
+  return info;
+}
 
 Result<std::unique_ptr<RecordingSession>> RecordingSession::open(const std::string& db_path,
                                                                  const ModelInfo& model,

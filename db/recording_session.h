@@ -13,6 +13,10 @@
 #include "db/routing_recorder.h"
 #include "db/routing_writer.h"
 
+namespace emoe::model {
+class Model;
+}
+
 namespace emoe::db {
 
 class Database;
@@ -24,6 +28,11 @@ struct ModelInfo {
   std::string hparams_json;  // an object; see docs/DATABASE.md
   std::optional<std::string> sha256;
 };
+
+// The model row for a loaded model: canonical path (one row per file whatever the working
+// directory), size, architecture and hyperparameters with dense and expert bytes. The CLI and
+// the workbench both record through this, so they share model rows.
+ModelInfo describe_model(const model::Model& model);
 
 struct RequestStart {
   std::string task;

@@ -85,34 +85,6 @@ engine::SessionSettings to_session(const EngineSettings& s) {
   return o;
 }
 
-// The same row the CLI's --db writes, so both tools share model rows.
-db::ModelInfo model_info(const model::Model& m) {
-  db::ModelInfo info;
-  std::error_code ec;
-  const auto abs =
-      std::filesystem::weakly_canonical(std::filesystem::absolute(m.file().path(), ec), ec);
-  info.path = ec ? m.file().path() : abs.string();
-  info.size_bytes = m.file().file_size();
-  const model::ModelConfig& c = m.config();
-  info.arch = c.arch;
-  JsonWriter j;
-  j.begin_object().key("name").value(c.name);
-  j.key("n_vocab").value(c.n_vocab).key("n_ctx_train").value(c.n_ctx_train);
-  j.key("n_embd").value(c.n_embd).key("n_layer").value(c.n_layer);
-  j.key("n_head").value(c.n_head).key("n_head_kv").value(c.n_head_kv);
-  j.key("n_embd_head").value(c.n_embd_head).key("n_rot").value(c.n_rot);
-  j.key("n_ff").value(c.n_ff).key("n_ff_exp").value(c.n_ff_exp);
-  j.key("n_expert").value(c.n_expert).key("n_expert_used").value(c.n_expert_used);
-  j.key("rope_freq_base").value(double{c.rope_freq_base});
-  j.key("rope_freq_scale").value(double{c.rope_freq_scale});
-  j.key("rms_eps").value(double{c.rms_eps});
-  j.key("expert_weights_norm").value(c.expert_weights_norm);
-  j.key("dense_bytes").value(m.weights().dense_bytes);
-  j.key("expert_bytes").value(m.weights().expert_bytes).end_object();
-  info.hparams_json = j.str();
-  return info;
-}
-
 int64_t to_us(std::chrono::steady_clock::time_point t) {
   // RoutingRecorder::now_us() is steady_clock since its epoch, in microseconds.
   return std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count();
@@ -205,8 +177,8 @@ void EngineController::Worker::close_model() {
 void EngineController::Worker::open_recording() {
   close_recording();
   if (db_path_.isEmpty() || !session_) return;
-  auto rs = db::RecordingSession::open(db_path_.toStdString(), model_info(session_->model()),
-                                       config_json());
+  auto rs = db::RecordingSession::open(db_path_.toStdString(),
+                                       db::describe_model(session_->model()), config_json());
   if (!rs.ok()) {
     const QString msg = qs(rs.status().message());
     log(2, QStringLiteral("recording is off: %1").arg(msg));

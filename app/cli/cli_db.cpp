@@ -61,33 +61,6 @@ Result<std::optional<std::string>> db_path(const ParsedArgs& args) {
   return std::optional<std::string>(*p);
 }
 
-db::ModelInfo model_info(const model::Model& m) {
-  db::ModelInfo info;
-  std::error_code ec;
-  const fs::path abs = fs::weakly_canonical(fs::absolute(m.file().path(), ec), ec);
-  // The same file recorded from different working directories maps to one model row.
-  info.path = ec ? m.file().path() : abs.string();
-  info.size_bytes = m.file().file_size();
-  const model::ModelConfig& c = m.config();
-  info.arch = c.arch;
-  JsonWriter j;
-  j.begin_object().key("name").value(c.name);
-  j.key("n_vocab").value(c.n_vocab).key("n_ctx_train").value(c.n_ctx_train);
-  j.key("n_embd").value(c.n_embd).key("n_layer").value(c.n_layer);
-  j.key("n_head").value(c.n_head).key("n_head_kv").value(c.n_head_kv);
-  j.key("n_embd_head").value(c.n_embd_head).key("n_rot").value(c.n_rot);
-  j.key("n_ff").value(c.n_ff).key("n_ff_exp").value(c.n_ff_exp);
-  j.key("n_expert").value(c.n_expert).key("n_expert_used").value(c.n_expert_used);
-  j.key("rope_freq_base").value(double{c.rope_freq_base});
-  j.key("rope_freq_scale").value(double{c.rope_freq_scale});
-  j.key("rms_eps").value(double{c.rms_eps});
-  j.key("expert_weights_norm").value(c.expert_weights_norm);
-  j.key("dense_bytes").value(m.weights().dense_bytes);
-  j.key("expert_bytes").value(m.weights().expert_bytes).end_object();
-  info.hparams_json = j.str();
-  return info;
-}
-
 std::string session_config_json(const SessionConfig& c) {
   JsonWriter j;
   j.begin_object().key("command").value(c.command);
@@ -156,7 +129,7 @@ Result<std::unique_ptr<CliRecording>> CliRecording::open(const ParsedArgs& args,
   if (task->empty()) return args.error("--task expects a label");
   Status dir = prepare_directory(**path);
   if (!dir.is_ok()) return recording_error(**path, dir);
-  auto session = db::RecordingSession::open(**path, model_info(model), config_json);
+  auto session = db::RecordingSession::open(**path, db::describe_model(model), config_json);
   if (!session.ok()) return recording_error(**path, session.status());
   std::unique_ptr<CliRecording> r(new CliRecording());
   r->session_ = std::move(session).value();

@@ -37,9 +37,6 @@ Result<std::string> default_db_path();
 // The database this run records into; nullopt with --no-db.
 Result<std::optional<std::string>> db_path(const ParsedArgs& args);
 
-// The model row: absolute path, file size, architecture and hyperparameters as a JSON object.
-db::ModelInfo model_info(const model::Model& model);
-
 // The session's configuration object: the command, engine settings (threads, ctx, kv_type),
 // routing (mode, budget_bytes, policy), sampling when given, then the command's own fields.
 struct SessionConfig {

@@ -1,7 +1,6 @@
 #include "app/cli/cli_paging.h"
 
-#include <cmath>
-#include <cstdlib>
+#include "core/experts/cache_model.h"
 
 namespace emoe::cli {
 
@@ -14,38 +13,8 @@ void declare_paging_options(CommandSpec& spec) {
 }
 
 Result<uint64_t> parse_budget(const std::string& text, const experts::ExpertStore& store) {
-  const auto bad = [&] {
-    return invalid_argument(
-        "--budget expects bytes (e.g. 512M), a percentage (25%) or experts "
-        "per layer (4e), got '" +
-        text + "'");
-  };
-  if (text.empty()) return bad();
-  char* end = nullptr;
-  const double v = std::strtod(text.c_str(), &end);
-  if (end == text.c_str() || !std::isfinite(v) || v < 0) return bad();
-  const std::string suffix(end);
-  double bytes = 0;
-  if (suffix.empty() || suffix == "B") {
-    bytes = v;
-  } else if (suffix == "K" || suffix == "KiB") {
-    bytes = v * 1024.0;
-  } else if (suffix == "M" || suffix == "MiB") {
-    bytes = v * 1024.0 * 1024.0;
-  } else if (suffix == "G" || suffix == "GiB") {
-    bytes = v * 1024.0 * 1024.0 * 1024.0;
-  } else if (suffix == "%") {
-    if (v > 100) return bad();
-    bytes = static_cast<double>(store.total_bytes()) * v / 100.0;
-  } else if (suffix == "e") {
-    if (v != std::floor(v) || v > store.n_expert()) return bad();
-    const uint64_t slot = (store.max_expert_bytes() + 63) / 64 * 64;
-    bytes = v * static_cast<double>(slot) * static_cast<double>(store.n_layer());
-  } else {
-    return bad();
-  }
-  if (bytes > 1e18) return bad();
-  return static_cast<uint64_t>(bytes);
+  // One grammar for live runs and replays (core/experts/cache_model.h).
+  return experts::parse_budget_text(text, experts::CacheShape::from_store(store));
 }
 
 Result<PagingSetup> paging_setup(const ParsedArgs& args, const model::Model& model) {

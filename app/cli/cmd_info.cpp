@@ -82,14 +82,7 @@ void print_json(const gguf::GgufFile& f, const model::Model* m, const Status& lo
     const model::ModelConfig& c = m->config();
     const model::ModelWeights& w = m->weights();
     j.key("arch").value(c.arch).key("hparams").begin_object();
-    j.key("n_vocab").value(c.n_vocab).key("n_ctx_train").value(c.n_ctx_train);
-    j.key("n_embd").value(c.n_embd).key("n_layer").value(c.n_layer);
-    j.key("n_head").value(c.n_head).key("n_head_kv").value(c.n_head_kv);
-    j.key("n_embd_head").value(c.n_embd_head).key("n_rot").value(c.n_rot);
-    j.key("n_ff").value(c.n_ff).key("n_ff_exp").value(c.n_ff_exp);
-    j.key("n_expert").value(c.n_expert).key("n_expert_used").value(c.n_expert_used);
-    j.key("rope_freq_base").value(double{c.rope_freq_base});
-    j.key("rms_eps").value(double{c.rms_eps});
+    model::write_hparams_json(j, c);
     j.end_object();
     j.key("tokenizer").begin_object().key("model").value(m->tokenizer().vocab().model);
     j.key("n_tokens").value(int64_t{m->tokenizer().vocab().size()}).end_object();

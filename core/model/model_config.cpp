@@ -3,6 +3,7 @@
 #include <cmath>
 #include <string>
 
+#include "core/common/json_writer.h"
 #include "core/gguf/gguf_file.h"
 
 namespace emoe::model {
@@ -109,6 +110,19 @@ Result<ModelConfig> ModelConfig::from_gguf(const gguf::GgufFile& f) {
     EMOE_RETURN_IF_ERROR(read_dim(f, p + "vocab_size", false, &c.n_vocab));
   }
   return c;
+}
+
+void write_hparams_json(JsonWriter& j, const ModelConfig& c) {
+  j.key("n_vocab").value(c.n_vocab).key("n_ctx_train").value(c.n_ctx_train);
+  j.key("n_embd").value(c.n_embd).key("n_layer").value(c.n_layer);
+  j.key("n_head").value(c.n_head).key("n_head_kv").value(c.n_head_kv);
+  j.key("n_embd_head").value(c.n_embd_head).key("n_rot").value(c.n_rot);
+  j.key("n_ff").value(c.n_ff).key("n_ff_exp").value(c.n_ff_exp);
+  j.key("n_expert").value(c.n_expert).key("n_expert_used").value(c.n_expert_used);
+  j.key("rope_freq_base").value(double{c.rope_freq_base});
+  j.key("rope_freq_scale").value(double{c.rope_freq_scale});
+  j.key("rms_eps").value(double{c.rms_eps});
+  j.key("expert_weights_norm").value(c.expert_weights_norm);
 }
 
 }  // namespace emoe::model

@@ -11,6 +11,10 @@ namespace emoe::gguf {
 class GgufFile;
 }
 
+namespace emoe {
+class JsonWriter;
+}
+
 namespace emoe::model {
 
 struct ModelConfig {
@@ -41,5 +45,9 @@ struct ModelConfig {
   // Reads and validates; Unsupported lists the architectures this build supports.
   static Result<ModelConfig> from_gguf(const gguf::GgufFile& file);
 };
+
+// Writes the hyperparameters as members of an open JSON object (GGUF's names), the form the
+// database's models.hparams and `emoe info --json` share.
+void write_hparams_json(JsonWriter& j, const ModelConfig& c);
 
 }  // namespace emoe::model
