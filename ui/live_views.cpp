@@ -1,0 +1,140 @@
+#include "ui/live_views.h"
+
+#include <algorithm>
+#include <limits>
+
+#include "ui/console_feed.h"
+#include "ui/expert_heatmap_view.h"
+#include "ui/latency_plot_view.h"
+#include "ui/memory_plot_view.h"
+#include "ui/prompt_console.h"
+#include "ui/session_browser.h"
+#include "ui/token_trace_view.h"
+
+namespace emoe::ui {
+
+LiveViews::LiveViews(ViewSet views)
+    : v_(views), feed_(std::make_unique<ConsoleFeed>(views.console)) {
+  since_start_.start();
+}
+
+LiveViews::~LiveViews() = default;
+
+size_t LiveViews::console_backlog() const { return feed_->backlog(); }
+
+void LiveViews::reset(int32_t n_layer, int32_t n_expert) {
+  v_.heatmap->set_shape(n_layer, n_expert);
+  v_.console->set_n_expert(n_expert);
+  feed_->clear();
+  v_.console->clear();
+  v_.trace->clear();
+  v_.memory->clear();
+  v_.latency->clear();
+  request_tokens_.clear();
+  decode_tok_s_ = 0;
+  follow_latest_ = true;
+}
+
+void LiveViews::request_started(qint64 request_id, const QString& text) {
+  follow_latest_ = true;
+  feed_->started(request_id, text);
+}
+
+void LiveViews::ingest(TelemetryBatch b) {
+  if (b.empty()) return;
+  tokens_seen_ += static_cast<int64_t>(b.tokens.size());
+  const TokenTelemetry* latest = nullptr;  // the newest token with routing to trace
+  for (const TokenTelemetry& t : b.tokens) {
+    if (!t.layers.empty()) latest = &t;
+  }
+  if (follow_latest_ && latest) v_.trace->show_token(*latest);
+  // The console gets each request's generated tokens before its result line.
+  std::sort(b.finished.begin(), b.finished.end(),
+            [](const auto& x, const auto& y) { return x.request_id < y.request_id; });
+  size_t next = 0;
+  const auto feed_until = [&](int64_t last_id) {
+    std::vector<TokenTelemetry> generated;
+    for (; next < b.tokens.size() && b.tokens[next].request_id <= last_id; ++next) {
+      if (b.tokens[next].phase == engine::Phase::Decode) generated.push_back(b.tokens[next]);
+    }
+    feed_->tokens(std::move(generated));
+  };
+  for (const RequestStats& r : b.finished) {
+    feed_until(r.request_id);
+    feed_->finished(r);
+  }
+  feed_until(std::numeric_limits<int64_t>::max());
+  for (TokenTelemetry& t : b.tokens) {
+    if (!request_tokens_.empty() && request_tokens_.back().request_id != t.request_id) {
+      request_tokens_.clear();
+    }
+    if (request_tokens_.size() < kMaxRequestTokens) request_tokens_.push_back(std::move(t));
+  }
+  if (!b.counts.empty()) v_.heatmap->add_counts(b.counts);
+  if (!b.memory.empty()) v_.memory->append(b.memory);
+  if (!b.events.empty()) v_.memory->add_events(b.events);
+  if (!b.steps.empty()) {
+    v_.memory->add_steps(b.steps);
+    v_.latency->add_steps(b.steps);
+    for (const StepStats& st : b.steps) {
+      if (st.phase == engine::Phase::Decode && st.seconds > 0) {
+        const double rate = st.n_tokens / st.seconds;
+        decode_tok_s_ = decode_tok_s_ > 0 ? 0.8 * decode_tok_s_ + 0.2 * rate : rate;
+      }
+    }
+  }
+  if (!b.finished.empty()) v_.latency->add_requests(b.finished);
+}
+
+void LiveViews::update(const QElapsedTimer& clock) {
+  feed_->flush(clock, kBudgetMs);
+  // Each plot replots at most once per tick. Once this tick has used its share of the GUI
+  // thread, the remaining plots keep their dirty flag for the next tick, which starts with
+  // them, so a slow moment never stacks all replots into one stall and none starves. A plot
+  // whose replot is expensive waits a few times its cost before the next one, so no plot
+  // takes more than about a quarter of the GUI thread however fast telemetry arrives.
+  const qint64 now_ms = since_start_.elapsed();
+  for (int i = 0; i < 3; ++i) {
+    const int p = (next_replot_ + i) % 3;
+    if (i > 0 && clock.elapsed() >= kBudgetMs) {
+      next_replot_ = p;
+      break;
+    }
+    if (now_ms < replot_after_ms_[p]) continue;
+    const qint64 start = clock.elapsed();
+    if (p == 0) v_.heatmap->replot_if_dirty();
+    if (p == 1) v_.memory->replot_if_dirty();
+    if (p == 2) v_.latency->replot_if_dirty();
+    const qint64 cost = clock.elapsed() - start;
+    replot_after_ms_[p] = cost > kBudgetMs / 2 ? now_ms + 3 * cost : 0;
+  }
+}
+
+void LiveViews::show_review(const SessionReview& r) {
+  reset(r.n_layer, r.n_expert);
+  v_.heatmap->add_counts(r.counts);
+  v_.memory->append(r.memory);
+  v_.memory->add_events(r.events);
+  for (const RequestStats& q : r.requests) {
+    v_.console->on_request_started(q.request_id, QString::fromStdString(q.prompt));
+    std::vector<TokenTelemetry> tokens;
+    for (const TokenTelemetry& t : r.tokens) {
+      if (t.request_id == q.request_id && t.phase == engine::Phase::Decode) tokens.push_back(t);
+    }
+    v_.console->append_tokens(tokens);
+    v_.console->on_request_finished(q);
+  }
+  v_.latency->add_requests(r.requests);
+  for (auto t = r.tokens.rbegin(); t != r.tokens.rend(); ++t) {
+    if (!t->layers.empty()) {
+      v_.trace->show_token(*t);
+      break;
+    }
+  }
+  follow_latest_ = false;
+  v_.heatmap->replot_if_dirty();
+  v_.memory->replot_if_dirty();
+  v_.latency->replot_if_dirty();
+}
+
+}  // namespace emoe::ui
