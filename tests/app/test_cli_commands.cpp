@@ -10,35 +10,21 @@
 #include <cmath>
 #include <set>
 
+#include "tests/support/cli_runner.h"
 #include "tests/support/fixture_reader.h"
 
 namespace {
 
-struct Run {
-  int code = -1;
-  QByteArray out, err;
-};
+using Run = emoe::test::CliRun;
 
 Run run_emoe(const QStringList& args, int timeout_ms = 120000) {
-  QProcess p;
-  p.start(QStringLiteral(EMOE_CLI_PATH), args);
-  Run r;
-  if (!p.waitForFinished(timeout_ms)) {
-    p.kill();
-    p.waitForFinished();
-    r.err = "timeout";
-    return r;
-  }
-  r.code = p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -1;
-  r.out = p.readAllStandardOutput();
-  r.err = p.readAllStandardError();
-  return r;
+  return emoe::test::run_cli(args, QString(), timeout_ms);
 }
 
 QString data(const char* rel) { return QStringLiteral(EMOE_TEST_DATA_DIR "/") + rel; }
 const char* kA1 = "tiny-mixtral-f32/model.gguf";
 
-QJsonObject json_of(const Run& r) { return QJsonDocument::fromJson(r.out).object(); }
+QJsonObject json_of(const Run& r) { return r.json(); }
 
 }  // namespace
 
