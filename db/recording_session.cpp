@@ -9,9 +9,7 @@
 
 namespace emoe::db {
 
-namespace {
-
-Result<int64_t> find_or_add_model(Database& db, const ModelInfo& m) {
+Result<std::optional<int64_t>> find_model_row(Database& db, const ModelInfo& m, bool add) {
   auto find =
       db.prepare("SELECT id FROM models WHERE path=?1 AND size_bytes=?2 ORDER BY id LIMIT 1");
   if (!find.ok()) return find.status();
@@ -19,20 +17,19 @@ Result<int64_t> find_or_add_model(Database& db, const ModelInfo& m) {
   EMOE_RETURN_IF_ERROR(find->bind_int(2, static_cast<int64_t>(m.size_bytes)));
   auto row = find->step();
   if (!row.ok()) return row.status();
-  if (*row) return find->column_int(0);
-  auto add = db.prepare(
+  if (*row) return std::optional<int64_t>(find->column_int(0));
+  if (!add) return std::optional<int64_t>();
+  auto ins = db.prepare(
       "INSERT INTO models(path, sha256, size_bytes, arch, hparams) VALUES (?1,?2,?3,?4,?5)");
-  if (!add.ok()) return add.status();
-  EMOE_RETURN_IF_ERROR(add->bind_text(1, m.path));
-  EMOE_RETURN_IF_ERROR(m.sha256 ? add->bind_text(2, *m.sha256) : add->bind_null(2));
-  EMOE_RETURN_IF_ERROR(add->bind_int(3, static_cast<int64_t>(m.size_bytes)));
-  EMOE_RETURN_IF_ERROR(add->bind_text(4, m.arch));
-  EMOE_RETURN_IF_ERROR(add->bind_text(5, m.hparams_json));
-  EMOE_RETURN_IF_ERROR(add->run());
-  return db.last_insert_rowid();
+  if (!ins.ok()) return ins.status();
+  EMOE_RETURN_IF_ERROR(ins->bind_text(1, m.path));
+  EMOE_RETURN_IF_ERROR(m.sha256 ? ins->bind_text(2, *m.sha256) : ins->bind_null(2));
+  EMOE_RETURN_IF_ERROR(ins->bind_int(3, static_cast<int64_t>(m.size_bytes)));
+  EMOE_RETURN_IF_ERROR(ins->bind_text(4, m.arch));
+  EMOE_RETURN_IF_ERROR(ins->bind_text(5, m.hparams_json));
+  EMOE_RETURN_IF_ERROR(ins->run());
+  return std::optional<int64_t>(db.last_insert_rowid());
 }
-
-}  // namespace
 
 ModelInfo describe_model(const model::Model& m) {
   ModelInfo info;
@@ -62,9 +59,9 @@ Result<std::unique_ptr<RecordingSession>> RecordingSession::open(const std::stri
   s->path_ = db_path;
   s->started_at_us_ = RoutingRecorder::now_us();
   Status st = in_transaction(**ids, [&]() -> Status {
-    auto model_id = find_or_add_model(**ids, model);
+    auto model_id = find_model_row(**ids, model, true);
     if (!model_id.ok()) return model_id.status();
-    s->model_id_ = *model_id;
+    s->model_id_ = **model_id;
     auto add =
         (*ids)->prepare("INSERT INTO sessions(model_id, started_at, config) VALUES (?1,?2,?3)");
     if (!add.ok()) return add.status();

@@ -34,6 +34,10 @@ struct ModelInfo {
 // the workbench both record through this, so they share model rows.
 ModelInfo describe_model(const model::Model& model);
 
+// The id of the model row with this path and size; nullopt when there is none and !add, else
+// the row is added.
+Result<std::optional<int64_t>> find_model_row(Database& db, const ModelInfo& model, bool add);
+
 struct RequestStart {
   std::string task;
   std::string text;

@@ -21,6 +21,12 @@ const Command kCommands[] = {
     {"db", "inspect, export, import and query the routing-history database", declare_db, run_db},
     {"replay", "replay a recorded routing trace through the cache model", declare_replay,
      run_replay},
+    {"run", "serve a workload with eMoE's predicted, task-aware expert loading", declare_run,
+     run_run},
+    {"profile-sensitivity", "measure and store each task's per-layer routing sensitivity",
+     declare_profile_sensitivity, run_profile_sensitivity},
+    {"bench-emoe", "memory vs accuracy and reuse interval of eMoE's predictors", declare_bench_emoe,
+     run_bench_emoe},
 };
 
 }  // namespace
