@@ -63,6 +63,9 @@ void declare_run(CommandSpec& spec) {
       .option("workload", 0, "FILE", "requests, one JSON object a line (resources/workloads)")
       .option("task-prompts", 0, "DIR", "draw --requests requests from DIR/<task>.txt")
       .option("demo-workload", 0, "N", "draw N requests from the built-in task prompts")
+      .option("keywords", 0, "FILE",
+              "task keyword profiles for requests without a task (default: the built-in "
+              "resources/task_keywords.txt)")
       .option("requests", 0, "N", "with --task-prompts: requests drawn", "40")
       .option("seed", 0, "N", "workload draw and predictor seed", "1")
       .option("predictor", 0, "NAME",
@@ -141,8 +144,18 @@ Status run_run(const ParsedArgs& args) {
     return args.error("--profile-requests " + std::to_string(*prof) + " leaves none of the " +
                       std::to_string(workload->size()) + " requests to measure");
   }
-  const std::vector<predict::RunnerRequest> requests = predict::runner_requests(
-      *workload, sched::TaskClassifier::builtin(), static_cast<int32_t>(*cap));
+  // Requests without a task label are classified by keyword profiles (--keywords FILE, in the
+  // format of resources/task_keywords.txt; default: the built-in copy of that file).
+  sched::TaskClassifier classifier = sched::TaskClassifier::builtin();
+  if (args.has("keywords")) {
+    auto file = args.get_string("keywords");
+    if (!file.ok()) return file.status();
+    auto loaded = sched::TaskClassifier::load(*file);
+    if (!loaded.ok()) return loaded.status();
+    classifier = std::move(*loaded);
+  }
+  const std::vector<predict::RunnerRequest> requests =
+      predict::runner_requests(*workload, classifier, static_cast<int32_t>(*cap));
   const auto limits = sched::default_task_limits();
   for (const sched::TaskType t : sched::kAllTasks) {
     o.default_output_tokens[std::string(sched::task_name(t))] =
