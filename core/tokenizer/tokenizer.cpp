@@ -1,14 +1,15 @@
 #include "core/tokenizer/tokenizer.h"
 
+#include "core/tokenizer/bpe_tokenizer.h"
 #include "core/tokenizer/spm_tokenizer.h"
 
 namespace emoe::tokenizer {
 
 namespace {
 
-// The tokenizer.ggml.model values with an implementation; a new model (e.g. "gpt2" BPE) adds a
-// subclass and a line here.
-constexpr const char* kSupported = "llama (SentencePiece)";
+// The tokenizer.ggml.model values with an implementation; a new model adds a subclass and a
+// line here.
+constexpr const char* kSupported = "llama (SentencePiece), gpt2 (byte-level BPE)";
 
 }  // namespace
 
@@ -18,6 +19,7 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::create(Vocab vocab) {
   if (vocab.model == "llama") {
     return std::unique_ptr<Tokenizer>(new SpmTokenizer(std::move(vocab)));
   }
+  if (vocab.model == "gpt2") return BpeTokenizer::create(std::move(vocab));
   return unsupported("tokenizer model '" + vocab.model +
                      "' (tokenizer.ggml.model) is not supported; supported: " + kSupported);
 }

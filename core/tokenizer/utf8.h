@@ -1,9 +1,12 @@
-// The one UTF-8 fact the SentencePiece splitter needs, with llama.cpp's exact rule for bytes
-// that do not start a valid sequence.
+// The UTF-8 facts the tokenizers need, with llama.cpp's exact rules for bytes that do not form
+// a valid sequence.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
 
 namespace emoe::tokenizer {
 
@@ -13,6 +16,68 @@ namespace emoe::tokenizer {
 inline size_t utf8_sequence_length(uint8_t lead) {
   static constexpr uint8_t kLen[16] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 3, 4};
   return kLen[lead >> 4];
+}
+
+inline constexpr uint32_t kReplacementChar = 0xFFFD;
+
+// Code points of `text` as llama.cpp's unicode_cpts_from_utf8 reads them: a lead byte with the
+// continuation bytes it announces is decoded without checking for overlong forms or surrogates;
+// a byte that does not start such a sequence becomes U+FFFD and only that byte is consumed.
+// One difference: a 4-byte sequence above U+10FFFF also becomes U+FFFD (llama.cpp throws later,
+// when it re-encodes it).
+inline std::vector<uint32_t> decode_utf8(std::string_view text) {
+  std::vector<uint32_t> out;
+  out.reserve(text.size());
+  const size_t n = text.size();
+  auto cont = [&](size_t i) { return (static_cast<uint8_t>(text[i]) & 0xC0) == 0x80; };
+  auto bits = [&](size_t i) { return static_cast<uint32_t>(static_cast<uint8_t>(text[i]) & 0x3F); };
+  for (size_t i = 0; i < n;) {
+    const uint8_t b = static_cast<uint8_t>(text[i]);
+    if (b < 0x80) {
+      out.push_back(b);
+      i += 1;
+    } else if ((b & 0xE0) == 0xC0 && i + 1 < n && cont(i + 1)) {
+      out.push_back((static_cast<uint32_t>(b & 0x1F) << 6) | bits(i + 1));
+      i += 2;
+    } else if ((b & 0xF0) == 0xE0 && i + 2 < n && cont(i + 1) && cont(i + 2)) {
+      out.push_back((static_cast<uint32_t>(b & 0x0F) << 12) | (bits(i + 1) << 6) | bits(i + 2));
+      i += 3;
+    } else if ((b & 0xF8) == 0xF0 && i + 3 < n && cont(i + 1) && cont(i + 2) && cont(i + 3)) {
+      const uint32_t cp = (static_cast<uint32_t>(b & 0x07) << 18) | (bits(i + 1) << 12) |
+                          (bits(i + 2) << 6) | bits(i + 3);
+      if (cp > 0x10FFFF) {
+        out.push_back(kReplacementChar);
+        i += 1;
+      } else {
+        out.push_back(cp);
+        i += 4;
+      }
+    } else {
+      out.push_back(kReplacementChar);
+      i += 1;
+    }
+  }
+  return out;
+}
+
+// Appends the UTF-8 form of `cp` (<= U+10FFFF; surrogates are encoded like any other value, as
+// llama.cpp's unicode_cpt_to_utf8 does).
+inline void append_utf8(uint32_t cp, std::string& out) {
+  if (cp < 0x80) {
+    out += static_cast<char>(cp);
+  } else if (cp < 0x800) {
+    out += static_cast<char>(0xC0 | (cp >> 6));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  } else if (cp < 0x10000) {
+    out += static_cast<char>(0xE0 | (cp >> 12));
+    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  } else {
+    out += static_cast<char>(0xF0 | (cp >> 18));
+    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  }
 }
 
 }  // namespace emoe::tokenizer
