@@ -1,7 +1,7 @@
 // CPU kernel benchmark, printed as JSON on stdout:
 //  - streaming-read memory bandwidth with 1 and 2 threads (the ceiling for decode),
-//  - decode GEMV on ~256 MiB Q8_0 and Q4_0 matrices: GB/s of weights streamed, and that as a
-//    fraction of the measured bandwidth for the same thread count,
+//  - decode GEMV on ~256 MiB Q8_0, Q4_0 and K-quant (Q2_K..Q6_K) matrices: GB/s of weights
+//    streamed, and that as a fraction of the measured bandwidth for the same thread count,
 //  - prefill GEMM throughput (tokens/s) for 512 tokens on a 4096x4096 matrix.
 // Usage: bench_kernels [--quick]   (--quick: 64 MiB matrices, 128 tokens; for smoke tests)
 #include <algorithm>
@@ -11,6 +11,7 @@
 #include <random>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "kernels/cpu/cpu_features.h"
@@ -28,6 +29,23 @@ double now_s() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
+// Byte offsets of the fp16 scales in a block: d, and dmin where the format has one (-1: none).
+std::pair<int, int> scale_offsets(TensorType t) {
+  switch (t) {
+    case TensorType::Q2_K:
+      return {80, 82};
+    case TensorType::Q3_K:
+      return {108, -1};
+    case TensorType::Q4_K:
+    case TensorType::Q5_K:
+      return {0, 2};
+    case TensorType::Q6_K:
+      return {208, -1};
+    default:
+      return {0, -1};
+  }
+}
+
 // Random quant blocks with a fixed, ordinary scale (NaN/denormal scales would not be typical).
 std::vector<unsigned char> make_matrix(TensorType t, int64_t rows, int64_t cols) {
   const size_t rb = *row_bytes(t, cols);
@@ -39,7 +57,11 @@ std::vector<unsigned char> make_matrix(TensorType t, int64_t rows, int64_t cols)
   }
   const size_t bs = static_cast<size_t>(type_traits(t)->type_size);
   const uint16_t d = fp32_to_fp16(0.01f);
-  for (size_t i = 0; i < m.size(); i += bs) std::memcpy(m.data() + i, &d, 2);
+  const auto [d_at, dmin_at] = scale_offsets(t);
+  for (size_t i = 0; i < m.size(); i += bs) {
+    std::memcpy(m.data() + i + d_at, &d, 2);
+    if (dmin_at >= 0) std::memcpy(m.data() + i + dmin_at, &d, 2);
+  }
   return m;
 }
 
@@ -88,7 +110,8 @@ int main(int argc, char** argv) {
 
   std::printf("  \"gemv\": [");
   bool first = true;
-  for (TensorType t : {TensorType::Q8_0, TensorType::Q4_0}) {
+  for (TensorType t : {TensorType::Q8_0, TensorType::Q4_0, TensorType::Q2_K, TensorType::Q3_K,
+                       TensorType::Q4_K, TensorType::Q5_K, TensorType::Q6_K}) {
     const size_t rb = *row_bytes(t, cols);
     const int64_t rows = static_cast<int64_t>(target_bytes / rb);
     const auto m = make_matrix(t, rows, cols);
@@ -111,7 +134,8 @@ int main(int argc, char** argv) {
   }
   std::printf("\n  ],\n  \"gemm\": [");
   first = true;
-  for (TensorType t : {TensorType::Q8_0, TensorType::Q4_0, TensorType::F16}) {
+  for (TensorType t :
+       {TensorType::Q8_0, TensorType::Q4_0, TensorType::F16, TensorType::Q4_K, TensorType::Q6_K}) {
     const int64_t rows = 4096;
     const auto m = make_matrix(t, rows, cols);
     const MatrixView w{t, rows, cols, *row_bytes(t, cols), m.data()};

@@ -17,11 +17,11 @@ constexpr std::array<TypeTraits, 32> kTraits{{
     {TensorType::Q5_1, "q5_1", 32, 24, true},
     {TensorType::Q8_0, "q8_0", 32, 34, true},
     {TensorType::Q8_1, "q8_1", 32, 36, false},
-    {TensorType::Q2_K, "q2_K", QK_K, 84, false},
-    {TensorType::Q3_K, "q3_K", QK_K, 110, false},
-    {TensorType::Q4_K, "q4_K", QK_K, 144, false},
-    {TensorType::Q5_K, "q5_K", QK_K, 176, false},
-    {TensorType::Q6_K, "q6_K", QK_K, 210, false},
+    {TensorType::Q2_K, "q2_K", QK_K, 84, true},
+    {TensorType::Q3_K, "q3_K", QK_K, 110, true},
+    {TensorType::Q4_K, "q4_K", QK_K, 144, true},
+    {TensorType::Q5_K, "q5_K", QK_K, 176, true},
+    {TensorType::Q6_K, "q6_K", QK_K, 210, true},
     {TensorType::Q8_K, "q8_K", QK_K, 292, false},
     {TensorType::IQ2_XXS, "iq2_xxs", QK_K, 66, false},
     {TensorType::IQ2_XS, "iq2_xs", QK_K, 74, false},
@@ -79,6 +79,8 @@ std::optional<uint64_t> row_bytes(TensorType t, int64_t n) {
   return blocks * size;
 }
 
-std::string_view supported_type_list() { return "f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1"; }
+std::string_view supported_type_list() {
+  return "f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q2_K, q3_K, q4_K, q5_K, q6_K";
+}
 
 }  // namespace emoe::kernels

@@ -23,7 +23,8 @@ void declare_mkmodel(CommandSpec& spec) {
       .option("ff", 0, "N", "feed-forward width of one expert", "256")
       .option("vocab", 0, "N", "vocabulary size (built by the project)", "4096")
       .option("ctx", 0, "N", "training context length written to the file", "2048")
-      .option("type", 0, "TYPE", "weight type: f32, f16, q8_0 or q4_0", "f32")
+      .option("type", 0, "TYPE",
+              "weight type: f32, f16, q8_0, q4_0, q2_k, q3_k, q4_k, q5_k or q6_k", "f32")
       .option("seed", 's', "S", "weight seed", "1")
       .flag("demo",
             "the built-in demo model (its shape, Q8_0, task-dependent routing); shape options "
@@ -37,7 +38,8 @@ void declare_mkmodel(CommandSpec& spec) {
 Status run_mkmodel(const ParsedArgs& args) {
   auto arch = args.get_choice("arch", {"llama"});
   if (!arch.ok()) return arch.status();
-  auto type = args.get_choice("type", {"f32", "f16", "q8_0", "q4_0"});
+  auto type = args.get_choice(
+      "type", {"f32", "f16", "q8_0", "q4_0", "q2_k", "q3_k", "q4_k", "q5_k", "q6_k"});
   if (!type.ok()) return type.status();
   model::SyntheticModelSpec spec;
   struct IntField {

@@ -8,6 +8,7 @@
 #include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/fp16.h"
 #include "kernels/cpu/quant_blocks.h"
+#include "kernels/cpu/quant_k.h"
 #include "kernels/cpu/quantize_simd.h"
 
 namespace emoe::kernels {
@@ -247,7 +248,7 @@ bool dequantize_row(TensorType t, const void* src, float* dst, int64_t n) {
       dequant_q8(static_cast<const BlockQ8_1*>(src), dst, n / kQK);
       return true;
     default:
-      return false;
+      return dequantize_row_k(t, src, dst, n);
   }
 }
 
@@ -282,7 +283,7 @@ bool quantize_row(TensorType t, const float* src, void* dst, int64_t n) {
       quant_q8_0_ref(src, static_cast<BlockQ8_0*>(dst), n / kQK);
       return true;
     default:
-      return false;
+      return quantize_row_k(t, src, dst, n);
   }
 }
 
@@ -338,8 +339,11 @@ void quantize_activation_row(TensorType w, const float* src, void* dst, int64_t 
         quantize_activation_q8_1_scalar(src, dst, n);
       }
       return;
+    case TensorType::Q8_K:
+      quantize_activation_q8_K(src, dst, n);  // ggml uses the reference code on x86 too
+      return;
     default:
-      return;  // K-quant activations are not computed by this engine
+      return;
   }
 }
 

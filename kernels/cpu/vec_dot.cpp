@@ -8,6 +8,7 @@
 
 #include "kernels/cpu/fp16.h"
 #include "kernels/cpu/quant_blocks.h"
+#include "kernels/cpu/quant_k.h"
 #include "kernels/cpu/vec_dot_impl.h"
 
 namespace emoe::kernels {
@@ -152,7 +153,7 @@ VecDotFn vec_dot_fn_scalar(TensorType w, QuantOrder order) {
     case TensorType::Q8_0:
       return dot_q8_0;
     default:
-      return nullptr;
+      return vec_dot_k_fn_scalar(w);
   }
 }
 

@@ -1,6 +1,7 @@
 // AVX2 + FMA + F16C dot products (compiled with those flags; called only when the CPU has them).
 #include <immintrin.h>
 
+#include "kernels/cpu/quant_k.h"
 #include "kernels/cpu/vec_dot_impl.h"
 #include "kernels/cpu/vec_dot_x86_quant.h"
 
@@ -71,6 +72,7 @@ VecDotFn vec_dot_fn_avx2(TensorType w, QuantOrder order) {
     case TensorType::BF16:
       return dot_bf16;
     default:
+      if (is_k_quant(w)) return vec_dot_k_fn_avx2(w);
       return quant_kernel<DotAvx2>(w, order);
   }
 }

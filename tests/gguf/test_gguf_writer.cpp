@@ -360,7 +360,7 @@ void TestGgufWriter::add_tensor_f32_types() {
   // Wrong value count and an unwritable type.
   QCOMPARE(w.add_tensor_f32("short", TensorType::F32, {64, 2}, std::span(x).first(100)).code(),
            StatusCode::InvalidArgument);
-  auto k = w.add_tensor_f32("k", TensorType::Q6_K, {256}, std::vector<float>(256, 1.0f));
+  auto k = w.add_tensor_f32("k", TensorType::IQ2_XXS, {256}, std::vector<float>(256, 1.0f));
   QVERIFY(!k.is_ok());
   QVERIFY(k.message().find("'k'") != std::string::npos);
 }

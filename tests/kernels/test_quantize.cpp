@@ -169,8 +169,8 @@ class TestQuantize : public QObject {
     }
     float dummy[256];
     Bytes k(144 * 2);
-    QVERIFY(!dequantize_row(TensorType::Q4_K, k.data(), dummy, 256));
-    QVERIFY(!quantize_row(TensorType::Q4_K, dummy, k.data(), 256));
+    QVERIFY(!dequantize_row(TensorType::IQ4_XS, k.data(), dummy, 256));
+    QVERIFY(!quantize_row(TensorType::IQ4_XS, dummy, k.data(), 256));
   }
 
   void quantizeHandWorkedBlocks() {

@@ -287,7 +287,7 @@ class TestVecDot : public QObject {
   }
 
   void dispatch() {
-    QVERIFY(vec_dot_fn(Isa::Scalar, TensorType::Q4_K) == nullptr);
+    QVERIFY(vec_dot_fn(Isa::Scalar, TensorType::IQ2_XXS) == nullptr);
     for (TensorType t : kTypes) {
       for (Isa isa : isas()) QVERIFY(vec_dot_fn(isa, t) != nullptr);
     }

@@ -399,7 +399,7 @@ class TestModelBuilder : public QObject {
     QTest::newRow("q8_embd") << 9 << inv
                              << "embd_type q8_0 needs n_embd (48) to be a multiple of its block "
                                 "size 32";
-    QTest::newRow("kquant") << 10 << int(StatusCode::Unsupported) << "weight_type: cannot write";
+    QTest::newRow("iquant") << 10 << int(StatusCode::Unsupported) << "weight_type: cannot write";
     QTest::newRow("eps") << 11 << inv << "rms_eps";
     QTest::newRow("rope_nan") << 12 << inv << "rope_freq_base";
     QTest::newRow("too_big") << 13 << inv << "the generator holds the file in memory";
@@ -444,7 +444,7 @@ class TestModelBuilder : public QObject {
         s.embd_type = TensorType::Q8_0, s.n_embd = 48;
         break;
       case 10:
-        s.weight_type = TensorType::Q4_K, s.n_embd = 256, s.n_ff = 256;
+        s.weight_type = TensorType::IQ4_XS, s.n_embd = 256, s.n_ff = 256;
         break;
       case 11:
         s.rms_eps = 0.0f;
