@@ -1,6 +1,6 @@
 // Exports what the store holds about one session or one run, for other tools: one JSON
-// document, a directory of CSV files (one per table), or a JSONL routing trace in the format
-// trace_import reads back (docs/TRACE_FORMAT.md describes all three). Rows are streamed from
+// document or a directory of CSV files (one per table); db/trace_export.h writes the JSONL
+// routing trace (docs/TRACE_FORMAT.md describes all three). Rows are streamed from
 // SQLite to the file, never collected, inside one read transaction so the export is a
 // consistent snapshot while a writer keeps recording. Output appears atomically: it is written
 // under a temporary name beside the destination and renamed when complete, so a failed or
@@ -50,11 +50,6 @@ Result<ExportSummary> export_session(Database& db, int64_t session_id, ExportFor
 // session, everything export_session writes for it. CSV adds run.csv.
 Result<ExportSummary> export_run(Database& db, int64_t run_id, ExportFormat format,
                                  const std::string& path, const ExportOptions& options = {});
-
-// The session's routing as an emoe-trace JSONL file: a header line, then one record per
-// (request, pos, layer) ordered by request id, pos, layer; "request" is the store's request id.
-Result<ExportSummary> export_trace_jsonl(Database& db, int64_t session_id, const std::string& path,
-                                         const ExportOptions& options = {});
 
 // RFC 4180 field quoting (quoted when it holds a comma, quote, CR or LF; quotes doubled).
 std::string csv_field(std::string_view value);

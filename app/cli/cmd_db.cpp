@@ -14,6 +14,7 @@
 #include "db/schema.h"
 #include "db/session_export.h"
 #include "db/store_summary.h"
+#include "db/trace_export.h"
 #include "db/trace_import.h"
 
 namespace emoe::cli {

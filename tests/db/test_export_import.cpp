@@ -23,6 +23,7 @@
 #include "db/routing_writer.h"
 #include "db/schema.h"
 #include "db/session_export.h"
+#include "db/trace_export.h"
 #include "db/trace_import.h"
 
 using namespace emoe;
