@@ -56,6 +56,8 @@ struct ModelSummary {
   QString arch;
   uint64_t file_bytes = 0;
   int32_t n_layer = 0, n_embd = 0, n_head = 0, n_head_kv = 0, n_vocab = 0;
+  int32_t n_embd_head = 0;  // per attention head (0: n_embd / n_head)
+  int32_t n_ff = 0;         // dense FFN width (0 when every FFN is an expert FFN)
   int32_t n_expert = 0, n_expert_used = 0, n_ff_exp = 0;
   int64_t n_ctx_train = 0;
   uint64_t dense_bytes = 0;
@@ -86,7 +88,9 @@ class EngineController : public QObject {
   TelemetryBuffer& telemetry() { return telemetry_; }
 
   // Commands (asynchronous; results arrive as signals).
-  void open_model(const QString& path);  // closes the previous model first
+  // Loads into a new session and replaces the current model only when that succeeded; on an
+  // error or a cancel (model_failed) the previous model stays open.
+  void open_model(const QString& path);
   void cancel_load();
   // Records every later session into this SQLite file (created when missing). An error
   // (corrupt file, newer schema, read-only location) arrives as database_failed and recording

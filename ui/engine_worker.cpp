@@ -50,7 +50,9 @@ ModelSummary summarize(const model::Model& m, const QString& path) {
   s.n_vocab = static_cast<int32_t>(c.n_vocab);
   s.n_expert = static_cast<int32_t>(c.n_expert);
   s.n_expert_used = static_cast<int32_t>(c.n_expert_used);
+  s.n_ff = static_cast<int32_t>(c.n_ff);
   s.n_ff_exp = static_cast<int32_t>(c.n_ff_exp);
+  s.n_embd_head = static_cast<int32_t>(c.n_embd_head);
   s.n_ctx_train = c.n_ctx_train;
   s.dense_bytes = m.weights().dense_bytes;
   s.all_expert_bytes = m.weights().expert_bytes;
@@ -193,21 +195,19 @@ void EngineController::Worker::open_recording() {
 }
 
 void EngineController::Worker::open_model(const QString& path, uint64_t load_epoch) {
-  struct Done {
-    Worker* w;
-    ~Done() { w->job_done(); }
-  } done{this};
+  // The load goes into a new session; the current one (model, settings, recording) stays until
+  // the new one is ready, so a bad file or a cancel leaves the window with what it had.
+  BusyGuard busy{this};
   const auto cancelled = [&] { return ctl_->load_epoch_.load() != load_epoch; };
   const auto progress = [&](double f, const char* stage) {
     emit_later([c = ctl_, f, s = QString::fromLatin1(stage)] { emit c->load_progress(f, s); });
   };
   const auto fail = [&](const QString& msg) {
-    close_model();
     log(2, msg);
+    busy.release();
     emit_later([c = ctl_, msg] { emit c->model_failed(msg); });
   };
   const QString cancel_msg = QStringLiteral("loading '%1' was cancelled").arg(path);
-  close_model();
   const std::string p = path.toStdString();
 
   // Model::load repeats the first two stages; mapping is lazy and parsing is cheap next to
@@ -228,23 +228,31 @@ void EngineController::Worker::open_model(const QString& path, uint64_t load_epo
   if (!m.ok()) return fail(qs(m.status().message()));
   if (cancelled()) return fail(cancel_msg);
 
-  session_ = std::make_unique<engine::InferenceSession>(std::move(m).value());
-  collector_ =
-      std::make_unique<TelemetryCollector>(ctl_->telemetry_, session_->model(), ctl_->origin_);
-  session_->add_observer(collector_.get());
-  session_->add_expert_observer(collector_.get());
-  auto r = session_->configure(to_session(settings_));
+  auto next = std::make_unique<engine::InferenceSession>(std::move(m).value());
+  EngineSettings settings = settings_;
+  auto r = next->configure(to_session(settings));
   if (!r.ok()) {
     log(1, QStringLiteral("the settings do not fit this model (%1); using all experts")
                .arg(qs(r.status().message())));
     EngineSettings d;
     d.n_threads = settings_.n_threads;
-    r = session_->configure(to_session(d));
+    r = next->configure(to_session(d));
     if (!r.ok()) return fail(qs(r.status().with_context(p).message()));
-    settings_ = d;
+    settings = d;
   }
+  if (cancelled()) return fail(cancel_msg);
+
+  close_model();
+  session_ = std::move(next);
+  settings_ = settings;
+  collector_ =
+      std::make_unique<TelemetryCollector>(ctl_->telemetry_, session_->model(), ctl_->origin_);
+  session_->add_observer(collector_.get());
+  session_->add_expert_observer(collector_.get());
+  collector_->set_cache(session_->cache());
   ModelSummary summary = summarize(session_->model(), path);
   progress(1.0, "ready");
+  busy.release();
   emit_later([c = ctl_, s = std::move(summary)] { emit c->model_loaded(s); });
   emit_later([c = ctl_, rep = report()] { emit c->settings_applied(rep); });
   open_recording();
@@ -266,6 +274,7 @@ void EngineController::Worker::apply_settings(const EngineSettings& settings) {
     return;
   }
   auto r = session_->configure(to_session(settings));
+  collector_->set_cache(session_->cache());  // a new tier, or the old one after an error
   if (!r.ok()) {
     const QString msg = qs(r.status().message());
     log(1, QStringLiteral("settings not applied: %1").arg(msg));
@@ -281,16 +290,14 @@ void EngineController::Worker::apply_settings(const EngineSettings& settings) {
 }
 
 void EngineController::Worker::finish(RequestStats stats) {
+  job_done();  // busy() is false by the time request_finished arrives (unless more is queued)
   ctl_->telemetry_.push_finished(stats);
   emit_later([c = ctl_, s = std::move(stats)] { emit c->request_finished(s); });
 }
 
 void EngineController::Worker::run_request(const PromptRequest& request, Clock::time_point arrival,
                                            uint64_t stop_epoch) {
-  struct Done {
-    Worker* w;
-    ~Done() { w->job_done(); }
-  } done{this};
+  // Every path ends in finish(), which releases the busy count.
   RequestStats st;
   st.request_id = next_request_id_++;
   st.task = request.task.isEmpty() ? std::string("chat") : request.task.toStdString();

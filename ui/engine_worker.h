@@ -11,6 +11,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <utility>
 
 #include "core/engine/inference_session.h"
 #include "ui/engine_controller.h"
@@ -44,6 +45,15 @@ class EngineController::Worker : public QObject {
   void emit_later(F&& f);  // runs f (which emits a signal) on the controller's thread
   void log(int level, const QString& message);
   void job_done() { --ctl_->busy_; }
+  // Releases a job's busy count once: explicitly before its final signal, else at scope exit.
+  struct BusyGuard {
+    Worker* w;
+    bool held = true;
+    void release() {
+      if (std::exchange(held, false)) w->job_done();
+    }
+    ~BusyGuard() { release(); }
+  };
 
   void close_model();
   void open_recording();

@@ -150,6 +150,7 @@ void ExpertHeatmapView::set_shape(int32_t n_layer, int32_t n_expert) {
   map_->data()->setRange(QCPRange(0, std::max(0, n_expert_ - 1)),
                          QCPRange(0, std::max(0, n_layer_ - 1)));
   map_->data()->fill(0);
+  overlay_valid_ = false;
   refresh_task_combo();
   reset_zoom();
   dirty_ = true;
@@ -182,6 +183,7 @@ void ExpertHeatmapView::add_counts(const std::vector<CountDelta>& deltas) {
 void ExpertHeatmapView::set_residency(std::vector<uint8_t> resident) {
   const size_t cells = static_cast<size_t>(n_layer_) * n_expert_;
   if (!resident.empty() && resident.size() != cells) resident.clear();
+  if (resident == live_.resident) return;
   live_.resident = std::move(resident);
   if (!paused_) dirty_ = true;
 }
@@ -215,12 +217,12 @@ void ExpertHeatmapView::reset_zoom() {
   dirty_ = true;
 }
 
-void ExpertHeatmapView::replot_if_dirty() {
+void ExpertHeatmapView::replot_if_dirty(bool queued) {
   if (!dirty_) return;
   dirty_ = false;
   rebuild_map();
   rebuild_overlay();
-  plot_->replot();
+  plot_->replot(queued ? QCustomPlot::rpQueuedReplot : QCustomPlot::rpRefreshHint);
 }
 
 std::vector<int64_t> ExpertHeatmapView::scope_counts(const Counts& c, Scope scope,
@@ -289,6 +291,8 @@ QString ExpertHeatmapView::cell_tooltip(int32_t layer, int32_t expert) const {
 }
 
 void ExpertHeatmapView::rebuild_map() {
+  // Only cells whose value changed are written, and the range and label only when they
+  // change: QCustomPlot redraws its cached map image and relays out the scale only then.
   const std::vector<int64_t> counts = scope_counts(shown(), scope_, task_);
   QCPColorMapData* data = map_->data();
   double max_value = 0;
@@ -301,19 +305,24 @@ void ExpertHeatmapView::rebuild_map() {
       const double v = per_layer_
                            ? (sum > 0 ? static_cast<double>(n) / static_cast<double>(sum) : 0.0)
                            : static_cast<double>(n);
-      data->setCell(e, l, v);
+      if (data->cell(e, l) != v) data->setCell(e, l, v);
       max_value = std::max(max_value, v);
     }
   }
-  map_->setDataRange(QCPRange(0, max_value > 0 ? max_value : 1));
+  const QCPRange range(0, max_value > 0 ? max_value : 1);
+  if (map_->dataRange() != range) map_->setDataRange(range);
   QString label = per_layer_ ? tr("share of layer") : tr("tokens routed");
   label += QStringLiteral(" (") + scope_label(shown());
   if (paused_) label += QStringLiteral(", ") + tr("paused");
-  scale_->axis()->setLabel(label + QStringLiteral(")"));
+  label += QStringLiteral(")");
+  if (scale_->axis()->label() != label) scale_->axis()->setLabel(label);
 }
 
 void ExpertHeatmapView::rebuild_overlay() {
   const std::vector<uint8_t>& resident = shown().resident;
+  if (overlay_valid_ && resident == overlay_of_) return;
+  overlay_of_ = resident;
+  overlay_valid_ = true;
   QVector<double> keys, values;
   for (int32_t l = 0; l < n_layer_ && !resident.empty(); ++l) {
     for (int32_t e = 0; e < n_expert_; ++e) {

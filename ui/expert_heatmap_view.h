@@ -46,7 +46,7 @@ class ExpertHeatmapView : public QWidget {
   void reset_zoom();
 
   // Redraws when something changed since the last call (the GUI calls it once per tick).
-  void replot_if_dirty();
+  void replot_if_dirty(bool queued = false);  // queued: on the next event-loop pass
 
   // The counts of a scope, [n_layer * n_expert] (for tests and reports).
   std::vector<int64_t> counts(Scope scope, const QString& task = {}) const;
@@ -89,7 +89,9 @@ class ExpertHeatmapView : public QWidget {
   QCustomPlot* plot_ = nullptr;
   QCPColorMap* map_ = nullptr;
   QCPColorScale* scale_ = nullptr;
-  QCPGraph* overlay_ = nullptr;  // resident cells as hollow squares
+  QCPGraph* overlay_ = nullptr;      // resident cells as dots
+  std::vector<uint8_t> overlay_of_;  // the residency overlay_ shows
+  bool overlay_valid_ = false;       // overlay_of_ is what overlay_ holds
   QComboBox* scope_box_ = nullptr;
   QComboBox* task_box_ = nullptr;
   QCheckBox* per_layer_box_ = nullptr;

@@ -105,9 +105,14 @@ LatencyPlotView::LatencyPlotView(QWidget* parent) : QWidget(parent) {
   ty->setLabel(tr("decode tokens/s"));
   tps_raw_ = plot_->addGraph(tx, ty);
   tps_raw_->setName(tr("per step"));
-  tps_raw_->setLineStyle(QCPGraph::lsNone);
+  // Per-step series are thin lines without markers or antialiasing: thousands of points.
+  plot_->setPlottingHint(QCP::phFastPolylines, true);
   tps_smooth_ = plot_->addGraph(tx, ty);
   tps_smooth_->setName(tr("smoothed"));
+  for (QCPGraph* g : {tps_raw_, tps_smooth_}) {
+    g->setAdaptiveSampling(true);
+    g->setAntialiased(false);
+  }
   auto* bottom_legend = new QCPLegend;
   bottom->insetLayout()->addElement(bottom_legend, Qt::AlignTop | Qt::AlignRight);
   bottom_legend->setLayer(QStringLiteral("legend"));
@@ -133,23 +138,65 @@ LatencyPlotView::LatencyPlotView(QWidget* parent) : QWidget(parent) {
 
 void LatencyPlotView::add_requests(const std::vector<RequestStats>& requests) {
   if (requests.empty()) return;
-  requests_.insert(requests_.end(), requests.begin(), requests.end());
+  QVector<double> tk, tv, ek, ev, mk, mv, xk, xv;
+  for (const RequestStats& r : requests) {
+    requests_.push_back(r);
+    const double x = static_cast<double>(requests_.size());  // 1-based request index
+    tk << x - kBarOffset;
+    tv << r.ttft_ms;
+    ek << x + kBarOffset;
+    ev << r.e2e_ms;
+    request_y_max_ = std::max({request_y_max_, r.ttft_ms, r.e2e_ms});
+    const bool failed = !r.error.empty();
+    if (r.slo_ttft_ms) {
+      const bool ok = !failed && r.ttft_ms <= *r.slo_ttft_ms;
+      (ok ? mk : xk) << x - kBarOffset;
+      (ok ? mv : xv) << *r.slo_ttft_ms;
+      request_y_max_ = std::max(request_y_max_, *r.slo_ttft_ms);
+    }
+    if (r.slo_e2e_ms) {
+      const bool ok = !failed && r.e2e_ms <= *r.slo_e2e_ms;
+      (ok ? mk : xk) << x + kBarOffset;
+      (ok ? mv : xv) << *r.slo_e2e_ms;
+      request_y_max_ = std::max(request_y_max_, *r.slo_e2e_ms);
+    }
+  }
+  ttft_->addData(tk, tv, true);
+  e2e_->addData(ek, ev, true);
+  if (!mk.isEmpty()) slo_met_->addData(mk, mv, true);
+  if (!xk.isEmpty()) slo_missed_->addData(xk, xv, true);
   update_label();
   dirty_ = true;
 }
 
 void LatencyPlotView::add_steps(const std::vector<StepStats>& steps) {
+  QVector<double> st, sr, ss;
   for (const StepStats& s : steps) {
     if (s.phase != engine::Phase::Decode || s.n_tokens <= 0 || !(s.seconds > 0)) continue;
-    decode_steps_.push_back(s);
-    dirty_ = true;
+    const double rate = s.n_tokens / s.seconds;
+    ema_ = have_rate_ ? kSmoothing * rate + (1 - kSmoothing) * ema_ : rate;
+    have_rate_ = true;
+    st << s.time_s;
+    sr << rate;
+    ss << ema_;
   }
-  while (decode_steps_.size() > kMaxSteps) decode_steps_.pop_front();
+  if (st.isEmpty()) return;
+  for (QCPGraph* g : {tps_raw_, tps_smooth_}) {
+    g->addData(st, g == tps_raw_ ? sr : ss, std::is_sorted(st.begin(), st.end()));
+    QSharedPointer<QCPGraphDataContainer> d = g->data();
+    if (d->size() > kMaxSteps + kMaxSteps / 4) d->removeBefore(d->at(d->size() - kMaxSteps)->key);
+  }
+  dirty_ = true;
 }
 
 void LatencyPlotView::clear() {
   requests_.clear();
-  decode_steps_.clear();
+  request_y_max_ = 0;
+  have_rate_ = false;
+  ema_ = 0;
+  ttft_->data()->clear();
+  e2e_->data()->clear();
+  for (QCPGraph* g : {slo_met_, slo_missed_, tps_raw_, tps_smooth_}) g->data()->clear();
   follow_ = true;
   dirty_ = true;
   update_label();
@@ -170,69 +217,28 @@ void LatencyPlotView::update_label() {
   label_->setText(tr("SLO attainment: %1% (%2/%3)").arg(percent).arg(c.met).arg(c.with_slo));
 }
 
-void LatencyPlotView::replot_if_dirty() {
+void LatencyPlotView::replot_if_dirty(bool queued) {
   if (!dirty_) return;
   dirty_ = false;
-  rebuild();
-  plot_->replot();
+  if (follow_) update_ranges();
+  plot_->replot(queued ? QCustomPlot::rpQueuedReplot : QCustomPlot::rpRefreshHint);
 }
 
-void LatencyPlotView::rebuild() {
+void LatencyPlotView::update_ranges() {
+  QCPAxisRect* top = plot_->axisRect(0);
+  QCPAxisRect* bottom = plot_->axisRect(1);
   const int n = static_cast<int>(requests_.size());
-  QVector<double> tk(n), tv(n), ek(n), ev(n);
-  QVector<double> mk, mv, xk, xv;
-  double y_max = 0;
-  for (int i = 0; i < n; ++i) {
-    const RequestStats& r = requests_[i];
-    const double x = i + 1;
-    tk[i] = x - kBarOffset;
-    tv[i] = r.ttft_ms;
-    ek[i] = x + kBarOffset;
-    ev[i] = r.e2e_ms;
-    y_max = std::max({y_max, r.ttft_ms, r.e2e_ms});
-    const bool failed = !r.error.empty();
-    if (r.slo_ttft_ms) {
-      const bool ok = !failed && r.ttft_ms <= *r.slo_ttft_ms;
-      (ok ? mk : xk) << tk[i];
-      (ok ? mv : xv) << *r.slo_ttft_ms;
-      y_max = std::max(y_max, *r.slo_ttft_ms);
-    }
-    if (r.slo_e2e_ms) {
-      const bool ok = !failed && r.e2e_ms <= *r.slo_e2e_ms;
-      (ok ? mk : xk) << ek[i];
-      (ok ? mv : xv) << *r.slo_e2e_ms;
-      y_max = std::max(y_max, *r.slo_e2e_ms);
-    }
+  top->axis(QCPAxis::atBottom)->setRange(0.4, std::max(1, n) + 0.6);
+  top->axis(QCPAxis::atLeft)->setRange(0, request_y_max_ > 0 ? request_y_max_ * 1.1 : 1);
+  if (!tps_raw_->data()->isEmpty()) {
+    const double t0 = tps_raw_->data()->constBegin()->key;
+    const double t1 = (tps_raw_->data()->constEnd() - 1)->key;
+    bottom->axis(QCPAxis::atBottom)->setRange(t0, t1 > t0 ? t1 : t0 + 1);
   }
-  ttft_->setData(tk, tv, true);
-  e2e_->setData(ek, ev, true);
-  slo_met_->setData(mk, mv, true);
-  slo_missed_->setData(xk, xv, true);
-
-  QVector<double> st, sr, ss;
-  double ema = 0, tps_max = 0;
-  for (const StepStats& s : decode_steps_) {
-    const double rate = s.n_tokens / s.seconds;
-    ema = st.isEmpty() ? rate : kSmoothing * rate + (1 - kSmoothing) * ema;
-    st << s.time_s;
-    sr << rate;
-    ss << ema;
-    tps_max = std::max(tps_max, rate);
-  }
-  tps_raw_->setData(st, sr);
-  tps_smooth_->setData(st, ss);
-
-  if (follow_) {
-    QCPAxisRect* top = plot_->axisRect(0);
-    QCPAxisRect* bottom = plot_->axisRect(1);
-    top->axis(QCPAxis::atBottom)->setRange(0.4, std::max(1, n) + 0.6);
-    top->axis(QCPAxis::atLeft)->setRange(0, y_max > 0 ? y_max * 1.1 : 1);
-    if (!st.isEmpty()) {
-      const double t0 = st.front(), t1 = st.back();
-      bottom->axis(QCPAxis::atBottom)->setRange(t0, t1 > t0 ? t1 : t0 + 1);
-    }
-    bottom->axis(QCPAxis::atLeft)->setRange(0, tps_max > 0 ? tps_max * 1.1 : 1);
-  }
+  bool found = false;
+  const QCPRange rates = tps_raw_->getValueRange(found);  // O(steps), once per dirty replot
+  const double tps_max = found ? rates.upper : 0.0;
+  bottom->axis(QCPAxis::atLeft)->setRange(0, tps_max > 0 ? tps_max * 1.1 : 1);
 }
 
 void LatencyPlotView::apply_colors() {
@@ -249,7 +255,7 @@ void LatencyPlotView::apply_colors() {
   slo_missed_->setScatterStyle(dash_style(style::bad_color(pal)));
   const QColor c2 = style::series_color(2, pal);
   tps_raw_->setPen(QPen(style::tint(c2, 110)));
-  tps_raw_->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssDisc, 3));
+  tps_raw_->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssNone));
   tps_smooth_->setPen(QPen(c2, 2));
 }
 

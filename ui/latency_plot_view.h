@@ -3,7 +3,6 @@
 #pragma once
 
 #include <QWidget>
-#include <deque>
 #include <vector>
 
 #include "ui/telemetry.h"
@@ -24,7 +23,7 @@ class LatencyPlotView : public QWidget {
   void add_requests(const std::vector<RequestStats>& requests);
   void add_steps(const std::vector<StepStats>& steps);
   void clear();
-  void replot_if_dirty();
+  void replot_if_dirty(bool queued = false);  // queued: on the next event-loop pass
 
   // Fraction of requests with an SLO that met every SLO they have; -1 when none has one.
   double slo_attainment() const;
@@ -35,15 +34,19 @@ class LatencyPlotView : public QWidget {
   void changeEvent(QEvent* event) override;
 
  private:
-  static constexpr size_t kMaxSteps = 20000;
+  // The graphs keep their data and get only what arrives (the oldest steps are dropped in
+  // chunks past kMaxSteps); adaptive sampling keeps a replot's cost independent of history.
+  static constexpr int kMaxSteps = 20000;
   static constexpr double kSmoothing = 0.2;  // weight of the newest step in the moving average
 
-  void rebuild();
+  void update_ranges();
   void apply_colors();
   void update_label();
 
   std::vector<RequestStats> requests_;
-  std::deque<StepStats> decode_steps_;  // decode steps with n_tokens > 0 and seconds > 0
+  double request_y_max_ = 0;  // the largest latency or SLO of requests_ (ms)
+  bool have_rate_ = false;    // ema_ holds a value
+  double ema_ = 0;            // smoothed decode tokens/s after the newest step
   bool dirty_ = true;
   bool follow_ = true;  // ranges track the data until the user zooms or drags
   QCustomPlot* plot_ = nullptr;

@@ -1,5 +1,8 @@
 #include "ui/live_views.h"
 
+#include <QElapsedTimer>
+#include <QMetaObject>
+#include <QObject>
 #include <algorithm>
 #include <limits>
 
@@ -14,16 +17,19 @@
 namespace emoe::ui {
 
 LiveViews::LiveViews(ViewSet views)
-    : v_(views), feed_(std::make_unique<ConsoleFeed>(views.console)) {
-  since_start_.start();
-}
+    : v_(views),
+      feed_(std::make_unique<ConsoleFeed>(views.console)),
+      pacer_(std::make_unique<QObject>()) {}
 
 LiveViews::~LiveViews() = default;
 
 size_t LiveViews::console_backlog() const { return feed_->backlog(); }
 
 void LiveViews::reset(int32_t n_layer, int32_t n_expert) {
+  reviewing_ = false;
   v_.heatmap->set_shape(n_layer, n_expert);
+  // The new model's residency may have come before it did (ignored if it is another shape).
+  v_.heatmap->set_residency(residency_);
   v_.console->set_n_expert(n_expert);
   feed_->clear();
   v_.console->clear();
@@ -31,6 +37,7 @@ void LiveViews::reset(int32_t n_layer, int32_t n_expert) {
   v_.memory->clear();
   v_.latency->clear();
   request_tokens_.clear();
+  trace_next_.reset();
   decode_tok_s_ = 0;
   follow_latest_ = true;
 }
@@ -43,11 +50,14 @@ void LiveViews::request_started(qint64 request_id, const QString& text) {
 void LiveViews::ingest(TelemetryBatch b) {
   if (b.empty()) return;
   tokens_seen_ += static_cast<int64_t>(b.tokens.size());
-  const TokenTelemetry* latest = nullptr;  // the newest token with routing to trace
-  for (const TokenTelemetry& t : b.tokens) {
-    if (!t.layers.empty()) latest = &t;
+  if (follow_latest_) {
+    for (auto t = b.tokens.rbegin(); t != b.tokens.rend(); ++t) {
+      if (!t->layers.empty()) {
+        trace_next_ = *t;  // the newest token with routing to trace
+        break;
+      }
+    }
   }
-  if (follow_latest_ && latest) v_.trace->show_token(*latest);
   // The console gets each request's generated tokens before its result line.
   std::sort(b.finished.begin(), b.finished.end(),
             [](const auto& x, const auto& y) { return x.request_id < y.request_id; });
@@ -84,34 +94,62 @@ void LiveViews::ingest(TelemetryBatch b) {
     }
   }
   if (!b.finished.empty()) v_.latency->add_requests(b.finished);
+  if (b.residency) set_residency(std::move(*b.residency));
 }
 
-void LiveViews::update(const QElapsedTimer& clock) {
-  feed_->flush(clock, kBudgetMs);
-  // Each plot replots at most once per tick. Once this tick has used its share of the GUI
-  // thread, the remaining plots keep their dirty flag for the next tick, which starts with
-  // them, so a slow moment never stacks all replots into one stall and none starves. A plot
-  // whose replot is expensive waits a few times its cost before the next one, so no plot
-  // takes more than about a quarter of the GUI thread however fast telemetry arrives.
-  const qint64 now_ms = since_start_.elapsed();
-  for (int i = 0; i < 3; ++i) {
-    const int p = (next_replot_ + i) % 3;
-    if (i > 0 && clock.elapsed() >= kBudgetMs) {
-      next_replot_ = p;
+void LiveViews::set_residency(std::vector<uint8_t> resident) {
+  residency_ = std::move(resident);
+  if (!reviewing_) v_.heatmap->set_residency(residency_);
+}
+
+void LiveViews::set_follow_latest(bool on) {
+  follow_latest_ = on;
+  if (!on) trace_next_.reset();  // a picked token stays
+}
+
+void LiveViews::update() {
+  if (steps_queued_) return;  // the queued steps will draw this tick's data too
+  steps_queued_ = true;
+  QMetaObject::invokeMethod(
+      pacer_.get(), [this] { run_step(kYield); }, Qt::QueuedConnection);
+}
+
+void LiveViews::run_step(int step) {
+  switch (step) {
+    case kConsole: {
+      QElapsedTimer clock;
+      clock.start();
+      if (trace_next_ && follow_latest_) v_.trace->show_token(*trace_next_);
+      trace_next_.reset();
+      feed_->flush(clock, kBudgetMs);
       break;
     }
-    if (now_ms < replot_after_ms_[p]) continue;
-    const qint64 start = clock.elapsed();
-    if (p == 0) v_.heatmap->replot_if_dirty();
-    if (p == 1) v_.memory->replot_if_dirty();
-    if (p == 2) v_.latency->replot_if_dirty();
-    const qint64 cost = clock.elapsed() - start;
-    replot_after_ms_[p] = cost > kBudgetMs / 2 ? now_ms + 3 * cost : 0;
+    case kHeatmap:
+      v_.heatmap->replot_if_dirty();
+      break;
+    case kMemory:
+      v_.memory->replot_if_dirty();
+      break;
+    case kLatency:
+      v_.latency->replot_if_dirty();
+      break;
+    default:
+      break;
+  }
+  // A step queued from a step runs in the next pass of the event loop (Qt delivers events
+  // posted during delivery on the next pass), so timers, input and paint get in between.
+  if (step + 1 < kSteps) {
+    QMetaObject::invokeMethod(
+        pacer_.get(), [this, step] { run_step(step + 1); }, Qt::QueuedConnection);
+  } else {
+    steps_queued_ = false;
   }
 }
 
 void LiveViews::show_review(const SessionReview& r) {
   reset(r.n_layer, r.n_expert);
+  reviewing_ = true;  // the live residency is not the recording's
+  v_.heatmap->set_residency({});
   v_.heatmap->add_counts(r.counts);
   v_.memory->append(r.memory);
   v_.memory->add_events(r.events);

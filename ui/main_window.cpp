@@ -9,7 +9,6 @@
 #include <QDockWidget>
 #include <QDragEnterEvent>
 #include <QDropEvent>
-#include <QElapsedTimer>
 #include <QFileDialog>
 #include <QFileInfo>
 #include <QLabel>
@@ -302,9 +301,8 @@ void MainWindow::connect_controller() {
     console_->set_busy(true);
   });
   connect(c, &EngineController::request_finished, this, [this](const RequestStats& s) {
-    // The controller's busy count drops only after this signal is queued; requests are
-    // submitted one at a time from the console, so this one was the last.
-    console_->set_busy(false);
+    // busy() no longer counts this request; a queued one keeps Stop enabled.
+    console_->set_busy(controller_->busy());
     if (!s.error.empty())
       log_->append(LogDock::Error, tr("Request %1 failed: %2").arg(s.request_id).arg(qs(s.error)));
     update_status();
@@ -426,8 +424,8 @@ void MainWindow::on_model_loaded(const ModelSummary& s) {
       !loading_path_.isEmpty() && QFileInfo(loading_path_) != QFileInfo(s.path);
   load_cancelled_ = false;
   model_ = s;
-  last_good_model_ = s.path;
   loading_path_.clear();
+  console_->set_busy(controller_->busy());
   model_dock_->show_summary(s);
   controls_->set_expert_bytes(s.all_expert_bytes, minimum_expert_budget(s));
   if (!fallback_reopen) recent_->add(s.path);
@@ -442,26 +440,19 @@ void MainWindow::on_model_loaded(const ModelSummary& s) {
 }
 
 void MainWindow::on_model_failed(const QString& message) {
+  // The controller keeps the previous model open when a load fails or is cancelled.
   model_dock_->show_error(message);
   if (std::exchange(load_cancelled_, false)) {
     log_->append(LogDock::Info, message);  // the user asked for it: no error box
   } else {
-    if (!loading_path_.isEmpty() && loading_path_ != last_good_model_) {
+    if (!loading_path_.isEmpty() &&
+        !(model_ && QFileInfo(loading_path_) == QFileInfo(model_->path))) {
       recent_->remove(loading_path_);
     }
     show_error(tr("Open model"), message);
   }
   loading_path_.clear();
-  // The controller closes the previous model before opening the next; reopen it so the window
-  // keeps working on what it had.
-  if (model_ && !last_good_model_.isEmpty()) {
-    log_->append(LogDock::Info, tr("Reopening %1").arg(last_good_model_));
-    model_.reset();
-    loading_path_ = last_good_model_;
-    controller_->open_model(last_good_model_);
-  } else {
-    model_.reset();
-  }
+  console_->set_busy(controller_->busy());
   update_status();
 }
 
@@ -493,15 +484,14 @@ void MainWindow::leave_review() {
 }
 
 void MainWindow::tick() {
-  QElapsedTimer clock;
-  clock.start();
   ++ticks_;
   TelemetryBatch batch = controller_->telemetry().drain();
+  if (reviewing_ && batch.residency) live_->set_residency(std::move(*batch.residency));
   if (!reviewing_ && !batch.empty()) {
     live_->ingest(std::move(batch));
     update_status();
   }
-  live_->update(clock);
+  live_->update();
   emit ticked();
 }
 

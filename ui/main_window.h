@@ -157,8 +157,7 @@ class MainWindow : public QMainWindow {
   Theme theme_ = Theme::Light;
   std::optional<ModelSummary> model_;
   std::optional<EngineReport> report_;
-  QString loading_path_;     // the model being opened
-  QString last_good_model_;  // reopened when another model fails to load
+  QString loading_path_;  // the model being opened
   qint64 session_id_ = 0;
   bool load_cancelled_ = false;  // the next load failure is the user's cancel
   bool sync_settings_ = false;   // the next report is the one of a model just loaded

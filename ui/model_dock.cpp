@@ -88,13 +88,13 @@ MemoryEstimate estimate_memory(const ModelSummary& s, double budget_percent, int
   e.dense_bytes = s.dense_bytes;
   e.all_expert_bytes = s.all_expert_bytes;
   e.min_expert_bytes = s.n_expert > 0 ? minimum_expert_budget(s) : 0;
-  // Step buffers per token as plan_memory counts them (the dense FFN width is not in the
-  // summary; n_ff_exp stands in, which is exact for Mixtral-style models).
+  // Step buffers per token as plan_memory counts them.
   const uint64_t n_head = static_cast<uint64_t>(std::max(s.n_head, 1));
-  const uint64_t head = static_cast<uint64_t>(s.n_embd) / n_head;
+  const uint64_t head = s.n_embd_head > 0 ? static_cast<uint64_t>(s.n_embd_head)
+                                          : static_cast<uint64_t>(std::max(s.n_embd, 0)) / n_head;
   const uint64_t n_q = n_head * head;
   const uint64_t n_kv = static_cast<uint64_t>(std::max(s.n_head_kv, 0)) * head;
-  const uint64_t ff = static_cast<uint64_t>(std::max(s.n_ff_exp, 0));
+  const uint64_t ff = static_cast<uint64_t>(std::max({s.n_ff, s.n_ff_exp, 0}));
   const uint64_t k = static_cast<uint64_t>(std::max(s.n_expert_used, 1));
   const uint64_t embd = static_cast<uint64_t>(std::max(s.n_embd, 0));
   const uint64_t floats = 3 * embd + 2 * n_q + 2 * n_kv + 3 * ff + (k + 2) * embd +

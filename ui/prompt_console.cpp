@@ -11,6 +11,7 @@
 #include <QTextBlock>
 #include <QTextBrowser>
 #include <QTextCursor>
+#include <QTextDocument>
 #include <QUrl>
 #include <QVBoxLayout>
 #include <algorithm>
@@ -111,7 +112,10 @@ PromptConsole::PromptConsole(QWidget* parent) : QWidget(parent) {
   clear();
 }
 
-void PromptConsole::set_n_expert(int32_t n_expert) { n_expert_ = n_expert; }
+void PromptConsole::set_n_expert(int32_t n_expert) {
+  n_expert_ = n_expert;
+  expert_formats_.clear();  // tints depend on n_expert
+}
 
 void PromptConsole::set_busy(bool busy) {
   busy_ = busy;
@@ -149,16 +153,17 @@ bool PromptConsole::eventFilter(QObject* watched, QEvent* event) {
 
 void PromptConsole::on_request_started(qint64 request_id, const QString& text) {
   flush_pending();
-  QTextCursor cursor(history_->document());
+  trim_history();
+  QTextDocument* doc = history_->document();
+  QTextCursor cursor(doc);
   cursor.movePosition(QTextCursor::End);
-  QTextBlockFormat block;
-  block.setTopMargin(history_->document()->isEmpty() ? 0 : 10);
-  block.setBackground(palette().color(QPalette::AlternateBase));
-  if (!history_->document()->isEmpty()) {
-    cursor.insertBlock(block, QTextCharFormat());
+  const bool first = doc->isEmpty();
+  if (!first) {
+    cursor.insertBlock(request_block_format(false), QTextCharFormat());
   } else {
-    cursor.setBlockFormat(block);
+    cursor.setBlockFormat(request_block_format(true));
   }
+  requests_.push_back(RequestMark{cursor.position(), tokens_.size()});
   QTextCharFormat label;
   label.setFontWeight(QFont::Bold);
   cursor.insertText(tr("You (request %1): ").arg(request_id), label);
@@ -168,6 +173,54 @@ void PromptConsole::on_request_started(qint64 request_id, const QString& text) {
   request_clock_.start();
   live_ttft_ms_ = -1;
   status_->setText(tr("request %1 running...").arg(request_id));
+}
+
+QTextBlockFormat PromptConsole::request_block_format(bool first) const {
+  QTextBlockFormat block;
+  block.setTopMargin(first ? 0 : 10);
+  block.setBackground(palette().color(QPalette::AlternateBase));
+  return block;
+}
+
+void PromptConsole::trim_history() {
+  // Drops the oldest requests (their blocks, tokens and spans) so the document stays small
+  // enough that appending and laying out stay cheap however long the session runs.
+  size_t drop = 0;
+  const auto kept_tokens = [&] {
+    return tokens_.size() - (drop < requests_.size() ? requests_[drop].first : tokens_.size());
+  };
+  while (drop < requests_.size() &&
+         (requests_.size() - drop >= kMaxRequests || kept_tokens() > kMaxTokens)) {
+    ++drop;
+  }
+  if (drop == 0) return;
+  QTextDocument* doc = history_->document();
+  const bool all = drop == requests_.size();
+  const int removed = all ? doc->characterCount() - 1 : requests_[drop].start;
+  const size_t n_tok = all ? tokens_.size() : requests_[drop].first;
+  if (all) {
+    history_->clear();
+  } else {
+    QTextCursor cursor(doc);
+    cursor.beginEditBlock();
+    cursor.setPosition(0);
+    cursor.setPosition(removed, QTextCursor::KeepAnchor);
+    cursor.removeSelectedText();
+    cursor.setBlockFormat(request_block_format(true));  // the oldest kept request is first now
+    cursor.endEditBlock();
+  }
+  const auto n = static_cast<std::ptrdiff_t>(n_tok);
+  tokens_.erase(tokens_.begin(), tokens_.begin() + n);
+  spans_.erase(spans_.begin(), spans_.begin() + n);
+  for (Span& sp : spans_) sp.start -= removed;
+  requests_.erase(requests_.begin(), requests_.begin() + static_cast<std::ptrdiff_t>(drop));
+  for (RequestMark& r : requests_) {
+    r.start -= removed;
+    r.first -= n_tok;
+  }
+  tokens_dropped_ += static_cast<int64_t>(n_tok);
+  selected_ = selected_ >= static_cast<int>(n_tok) ? selected_ - static_cast<int>(n_tok) : -1;
+  request_first_token_ = std::max(0, request_first_token_ - static_cast<int>(n_tok));
 }
 
 void PromptConsole::begin_answer(const QString& task) {
@@ -195,36 +248,49 @@ void PromptConsole::append_tokens(const std::vector<TokenTelemetry>& tokens) {
   }
   QScrollBar* bar = history_->verticalScrollBar();
   const bool at_bottom = bar->value() >= bar->maximum() - 4;
+  // One edit block per call: the document lays out and signals its change once, not once
+  // per token.
+  QTextCursor cursor(history_->document());
+  cursor.movePosition(QTextCursor::End);
+  cursor.beginEditBlock();
   for (const TokenTelemetry& t : tokens) {
     tokens_.push_back(t);
     utf8_pending_ += t.piece;
     const size_t n = complete_utf8_prefix(utf8_pending_);
     const QString text = QString::fromUtf8(utf8_pending_.data(), static_cast<qsizetype>(n));
     utf8_pending_.erase(0, n);
-    append_piece(static_cast<int>(tokens_.size()) - 1, text);
+    append_piece(cursor, static_cast<int>(tokens_.size()) - 1, text);
   }
+  cursor.endEditBlock();
   if (at_bottom) bar->setValue(bar->maximum());
   update_live_status();
 }
 
-void PromptConsole::append_piece(int index, const QString& text) {
-  QTextCursor cursor(history_->document());
-  cursor.movePosition(QTextCursor::End);
+const QTextCharFormat& PromptConsole::expert_format(int32_t expert) {
+  const size_t i = static_cast<size_t>(std::max(expert, -1) + 1);  // 0: no dominant expert
+  if (i >= expert_formats_.size()) expert_formats_.resize(i + 1);
+  QTextCharFormat& fmt = expert_formats_[i];
+  if (!fmt.isAnchor()) {
+    fmt.setAnchor(true);
+    if (expert >= 0) fmt.setBackground(style::tint(expert_color(expert, n_expert_), kTintAlpha));
+  }
+  return fmt;
+}
+
+void PromptConsole::append_piece(QTextCursor& cursor, int index, const QString& text) {
   Span span;
   span.start = cursor.position();
   if (!text.isEmpty()) {
     const TokenTelemetry& t = tokens_[index];
-    QTextCharFormat fmt;
-    fmt.setAnchor(true);
-    fmt.setAnchorHref(QStringLiteral("tok:%1").arg(index));
-    if (t.dominant_expert >= 0) {
-      fmt.setBackground(style::tint(expert_color(t.dominant_expert, n_expert_), kTintAlpha));
-    }
-    fmt.setToolTip(t.dominant_expert >= 0 ? tr("token %1, id %2, dominant expert e%3")
-                                                .arg(index)
-                                                .arg(t.token_id)
-                                                .arg(t.dominant_expert)
-                                          : tr("token %1, id %2").arg(index).arg(t.token_id));
+    const qint64 id = tokens_dropped_ + index;  // stable across trimming
+    QTextCharFormat fmt = expert_format(t.dominant_expert);
+    fmt.setAnchorHref(QStringLiteral("tok:%1").arg(id));
+    fmt.setToolTip(
+        t.dominant_expert >= 0
+            ? tr("token %1, id %2, dominant expert e%3")
+                  .arg(QString::number(id), QString::number(t.token_id),
+                       QString::number(t.dominant_expert))
+            : tr("token %1, id %2").arg(QString::number(id), QString::number(t.token_id)));
     cursor.insertText(text, fmt);
   }
   span.length = cursor.position() - span.start;
@@ -246,7 +312,7 @@ void PromptConsole::flush_pending() {
   const int index = static_cast<int>(tokens_.size()) - 1;
   QTextCharFormat fmt;
   fmt.setAnchor(true);
-  fmt.setAnchorHref(QStringLiteral("tok:%1").arg(index));
+  fmt.setAnchorHref(QStringLiteral("tok:%1").arg(tokens_dropped_ + index));
   if (spans_.back().length == 0) spans_.back().start = cursor.position();
   cursor.insertText(text, fmt);
   spans_.back().length = cursor.position() - spans_.back().start;
@@ -309,8 +375,8 @@ void PromptConsole::update_live_status() {
 void PromptConsole::on_link(const QUrl& url) {
   if (url.scheme() != QLatin1String("tok")) return;
   bool ok = false;
-  const int index = url.path().toInt(&ok);
-  if (ok) select_token(index);
+  const qint64 id = url.path().toLongLong(&ok);
+  if (ok && id >= tokens_dropped_) select_token(static_cast<int>(id - tokens_dropped_));
 }
 
 void PromptConsole::select_token(int index) {
@@ -339,6 +405,8 @@ void PromptConsole::clear() {
   history_->clear();
   tokens_.clear();
   spans_.clear();
+  requests_.clear();
+  tokens_dropped_ = 0;
   utf8_pending_.clear();
   selected_ = -1;
   answer_open_ = false;

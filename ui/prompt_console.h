@@ -6,6 +6,8 @@
 
 #include <QColor>
 #include <QElapsedTimer>
+#include <QTextCharFormat>
+#include <QTextFormat>
 #include <QWidget>
 #include <string>
 #include <vector>
@@ -18,6 +20,7 @@ class QLabel;
 class QPlainTextEdit;
 class QPushButton;
 class QSpinBox;
+class QTextCursor;
 class QTextBrowser;
 class QUrl;
 
@@ -43,8 +46,13 @@ class PromptConsole : public QWidget {
   void on_request_finished(const RequestStats& stats);
   void clear();
 
-  const std::vector<TokenTelemetry>& tokens() const { return tokens_; }  // all streamed, in order
-  void select_token(int index);                                          // emits token_selected
+  // The streamed tokens of the requests still in the history, in order (the history keeps the
+  // latest kMaxRequests requests, dropping older ones while it holds over kMaxTokens tokens).
+  const std::vector<TokenTelemetry>& tokens() const { return tokens_; }
+  void select_token(int index);  // an index into tokens(); emits token_selected
+
+  static constexpr size_t kMaxRequests = 64;
+  static constexpr size_t kMaxTokens = 32768;
 
  signals:
   void send_requested(const emoe::ui::PromptRequest& request);
@@ -58,15 +66,29 @@ class PromptConsole : public QWidget {
   struct Span {
     int start = 0, length = 0;  // the token's text in the history document
   };
+  struct RequestMark {
+    int start = 0;     // document position where the request's section begins
+    size_t first = 0;  // its first token in tokens_
+  };
   void begin_answer(const QString& task);
-  void append_piece(int index, const QString& text);
+  QTextBlockFormat request_block_format(bool first) const;  // a request's "You" block
+  // Inserts a token's text at the end of the document through `cursor` (in the caller's edit
+  // block) and records its span.
+  void append_piece(QTextCursor& cursor, int index, const QString& text);
+  const QTextCharFormat& expert_format(int32_t expert);
   void flush_pending();
+  void trim_history();
   void mark_selected(int index);
   void on_link(const QUrl& url);
   void update_live_status();
 
   std::vector<TokenTelemetry> tokens_;
-  std::vector<Span> spans_;   // [tokens_.size()]
+  std::vector<Span> spans_;            // [tokens_.size()]
+  std::vector<RequestMark> requests_;  // the requests in the history, oldest first
+  int64_t tokens_dropped_ = 0;         // trimmed tokens: a link "tok:N" is tokens_[N - this]
+  // Per expert (the last entry: no dominant expert): the anchor format with its tint, so a
+  // token only adds its href and tooltip. Built for n_expert_.
+  std::vector<QTextCharFormat> expert_formats_;
   std::string utf8_pending_;  // leading bytes of a character split across tokens
   int32_t n_expert_ = 0;
   int selected_ = -1;

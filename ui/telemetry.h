@@ -100,9 +100,12 @@ struct TelemetryBatch {
   std::vector<ExpertEventPoint> events;  // oldest dropped when over capacity
   std::vector<StepStats> steps;
   std::vector<RequestStats> finished;
+  // The device tier's residency when it changed since the last drain ([n_layer * n_expert], 1
+  // where the expert is resident); an empty vector: no device tier. Unset: unchanged.
+  std::optional<std::vector<uint8_t>> residency;
   bool empty() const {
     return tokens.empty() && counts.empty() && memory.empty() && events.empty() && steps.empty() &&
-           finished.empty();
+           finished.empty() && !residency;
   }
 };
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "core/experts/expert_cache.h"
 #include "core/model/model.h"
 
 namespace emoe::ui {
@@ -28,6 +29,7 @@ void TelemetryCollector::begin_request(int64_t request_id, std::string task) {
 
 void TelemetryCollector::end_request() {
   active_ = false;
+  report_residency();
   // A failed step leaves partial traces; they never reach the GUI.
   step_tokens_.clear();
   step_index_.clear();
@@ -128,6 +130,7 @@ void TelemetryCollector::on_memory_sample(const engine::MemorySample& ms) {
     buffer_.push_token(std::move(t));
   }
   buffer_.push_step(st);
+  if (now - residency_time_ >= kResidencyPeriod) report_residency();
   step_tokens_.clear();
   step_index_.clear();
   step_hits_ = step_misses_ = 0;
@@ -143,6 +146,31 @@ void TelemetryCollector::push_unrouted_token(int32_t pos, int32_t token) {
   t.time_s = seconds(Clock::now());
   t.piece = model_.tokenizer().token_to_piece(token, false);
   buffer_.push_token(std::move(t));
+}
+
+void TelemetryCollector::set_cache(const experts::ExpertCache* cache) {
+  cache_ = cache;
+  residency_.clear();
+  if (cache_ == nullptr) {
+    buffer_.set_residency({});  // no tier: every expert is on the device, no overlay
+    return;
+  }
+  report_residency();
+}
+
+void TelemetryCollector::report_residency() {
+  residency_time_ = Clock::now();
+  if (cache_ == nullptr || n_layer_ <= 0 || n_expert_ <= 0) return;
+  residency_scratch_.assign(static_cast<size_t>(n_layer_) * static_cast<size_t>(n_expert_), 0);
+  for (int32_t l = 0; l < n_layer_; ++l) {
+    const size_t row = static_cast<size_t>(l) * static_cast<size_t>(n_expert_);
+    for (int32_t e : cache_->resident_experts(l)) {
+      if (e >= 0 && e < n_expert_) residency_scratch_[row + static_cast<size_t>(e)] = 1;
+    }
+  }
+  if (residency_scratch_ == residency_) return;
+  residency_ = residency_scratch_;
+  buffer_.set_residency(residency_);
 }
 
 void TelemetryCollector::on_expert_event(const experts::ExpertEvent& e) {

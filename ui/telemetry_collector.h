@@ -18,6 +18,9 @@
 namespace emoe::model {
 class Model;
 }
+namespace emoe::experts {
+class ExpertCache;
+}
 
 namespace emoe::ui {
 
@@ -37,6 +40,10 @@ class TelemetryCollector : public engine::ForwardObserver, public experts::Exper
   // A generated token that was never fed back (the last one): a trace without layers, so the
   // token stream is complete.
   void push_unrouted_token(int32_t pos, int32_t token);
+  // The session's device tier (null: none), after each configure(). Its residency goes to the
+  // buffer now, then at most every kResidencyPeriod while steps run and at each request's end,
+  // whenever it changed. The cache must outlive the collector or be replaced first.
+  void set_cache(const experts::ExpertCache* cache);
 
   double seconds(Clock::time_point t) const {
     return std::chrono::duration<double>(t - origin_).count();
@@ -49,6 +56,9 @@ class TelemetryCollector : public engine::ForwardObserver, public experts::Exper
   void on_expert_event(const experts::ExpertEvent& event) override;
 
  private:
+  static constexpr std::chrono::milliseconds kResidencyPeriod{30};  // about one GUI tick
+
+  void report_residency();  // sends the residency when it changed
   TokenTelemetry& slot(int32_t seq, int32_t pos, int32_t token, engine::Phase phase);
   void finish_token(TokenTelemetry& t, double time_s);
 
@@ -66,6 +76,9 @@ class TelemetryCollector : public engine::ForwardObserver, public experts::Exper
   std::unordered_map<int64_t, size_t> step_index_;  // (seq << 32 | pos) -> step_tokens_
   uint64_t step_hits_ = 0, step_misses_ = 0;
   std::vector<double> dominant_weight_;  // [n_expert] scratch
+  const experts::ExpertCache* cache_ = nullptr;
+  std::vector<uint8_t> residency_, residency_scratch_;  // [n_layer * n_expert]: last sent, next
+  Clock::time_point residency_time_{};
 
   std::atomic<uint64_t> bytes_loaded_{0};  // LoadFinished bytes since the last step ended
 };

@@ -89,6 +89,10 @@ void TokenTraceView::show_token(const TokenTelemetry& token) {
                        .arg(token.request_id)
                        .arg(token.layers.size()));
 
+  // Columns are sized once after filling: with ResizeToContents on, every setItem would
+  // measure the whole column again.
+  QHeaderView* columns = table_->horizontalHeader();
+  columns->setSectionResizeMode(QHeaderView::Interactive);
   table_->setRowCount(static_cast<int>(token.layers.size()));
   for (int row = 0; row < static_cast<int>(token.layers.size()); ++row) {
     const LayerTrace& l = token.layers[row];
@@ -166,6 +170,7 @@ void TokenTraceView::show_token(const TokenTelemetry& token) {
     }
     table_->setItem(row, kResidency, residency);
   }
+  columns->setSectionResizeMode(QHeaderView::ResizeToContents);
 }
 
 }  // namespace emoe::ui

@@ -49,6 +49,7 @@ struct Collected {
     move_in(all.events, b.events);
     move_in(all.steps, b.steps);
     move_in(all.finished, b.finished);
+    if (b.residency) all.residency = std::move(b.residency);  // the latest snapshot
   }
 };
 
@@ -237,6 +238,9 @@ class TestEngineController : public QObject {
     QCOMPARE(summary.n_layer, 4);
     QCOMPARE(summary.n_expert, 8);
     QCOMPARE(summary.n_expert_used, 2);
+    QCOMPARE(summary.n_ff_exp, 256);  // blk.0.ffn_up_exps is 128 x 256 x 8
+    QCOMPARE(summary.n_ff, static_cast<int32_t>((*m)->config().n_ff));
+    QCOMPARE(summary.n_embd_head, static_cast<int32_t>((*m)->config().n_embd_head));
     QCOMPARE(summary.n_vocab, 32000);
     QCOMPARE(summary.file_bytes, uint64_t{10856608});
     QCOMPARE(summary.dense_bytes, (*m)->weights().dense_bytes);
@@ -267,8 +271,15 @@ class TestEngineController : public QObject {
 
     const QString text = QStringLiteral("The quick brown fox jumps over the lazy dog");
     Collected c;
+    // The request no longer counts as busy when its result arrives.
+    bool busy_at_finish = true;
+    QObject::connect(&h.ctl, &EngineController::request_finished, &h.ctl,
+                     [&] { busy_at_finish = h.ctl.busy(); });
     const RequestStats rs = h.run(prompt(text, 8), &c);
     QVERIFY2(rs.error.empty(), rs.error.c_str());
+    QVERIFY(!busy_at_finish);
+    // No device tier: the residency snapshot is empty (no overlay).
+    QVERIFY(c.all.residency.has_value() && c.all.residency->empty());
     const auto core = run_core(kFixture, text, 8);
     QCOMPARE(rs.prompt_tokens, static_cast<int64_t>(core->prompt.size()));
     QCOMPARE(rs.generated_tokens, static_cast<int64_t>(core->generated.size()));
@@ -402,6 +413,32 @@ class TestEngineController : public QObject {
               summary.dense_bytes + r.expert_budget_bytes + mp.kv_bytes);
       QVERIFY(mp.kv_bytes <= summary.kv_bytes_per_token * 2048);
     }
+    // The residency snapshot: the tier started empty, so replaying its loads and evictions
+    // gives the last snapshot.
+    const size_t n_expert = static_cast<size_t>(summary.n_expert);
+    const size_t cells = static_cast<size_t>(summary.n_layer) * n_expert;
+    QVERIFY(c1.all.residency.has_value());
+    QCOMPARE(c1.all.residency->size(), cells);
+    std::vector<uint8_t> replay(cells, 0);
+    for (const auto& e : c1.all.events) {
+      const size_t cell = static_cast<size_t>(e.layer) * n_expert + static_cast<size_t>(e.expert);
+      if (e.kind == experts::ExpertEventKind::LoadFinished) replay[cell] = 1;
+      if (e.kind == experts::ExpertEventKind::Evicted) replay[cell] = 0;
+    }
+    QCOMPARE(*c1.all.residency, replay);
+    auto per_layer = [&](const std::vector<uint8_t>& resident) {
+      std::vector<int> n(static_cast<size_t>(summary.n_layer), 0);
+      for (size_t i = 0; i < resident.size(); ++i) n[i / n_expert] += resident[i];
+      return n;
+    };
+    // Slots are shared by all layers (LRU over the tier): the last step's experts of every
+    // layer are still resident, and there are experts_per_layer slots per layer in all.
+    int resident = 0;
+    for (int n : per_layer(*c1.all.residency)) {
+      QVERIFY(n >= summary.n_expert_used);
+      resident += n;
+    }
+    QVERIFY(resident <= r.experts_per_layer * summary.n_layer);
 
     // Fallback at 50%: a full tier of half the experts; missing ones are substituted.
     EngineSettings fb = exact;
@@ -420,6 +457,9 @@ class TestEngineController : public QObject {
     QVERIFY(substitutions > 0);
     for (const auto& mp : c2.all.memory) QVERIFY(mp.expert_bytes <= mp.expert_budget);
     for (const auto& s : c2.all.steps) QCOMPARE(s.bytes_loaded, uint64_t{0});
+    // The full tier holds the same share of every layer and never changes.
+    QVERIFY(c2.all.residency.has_value());
+    for (int n : per_layer(*c2.all.residency)) QCOMPARE(n, r.experts_per_layer);
 
     // A budget below the minimum is raised to it.
     EngineSettings tiny = exact;
@@ -442,6 +482,14 @@ class TestEngineController : public QObject {
     QVERIFY2(rs.error.empty(), rs.error.c_str());
     QVERIFY(!c3.all.memory.empty());
     QCOMPARE(c3.all.memory.back().expert_budget, r.expert_budget_bytes);  // still the tiny tier
+
+    // Without a device tier the snapshot is empty: no overlay.
+    r = h.apply(EngineSettings{});
+    QCOMPARE(r.expert_budget_bytes, uint64_t{0});
+    Collected c4;
+    c4.absorb(h.ctl.telemetry().drain());
+    QVERIFY(c4.all.residency.has_value());
+    QVERIFY(c4.all.residency->empty());
   }
 
   void corrupt_model_then_a_good_one() {
@@ -466,11 +514,16 @@ class TestEngineController : public QObject {
     QVERIFY2(rs.error.empty(), rs.error.c_str());
     QVERIFY(rs.generated_tokens > 0);
 
-    // A failed open closes the previous model; the controller still works afterwards.
+    // A failed open keeps the previous model open and working; busy() has dropped by the
+    // time the failure arrives.
+    const int loaded_before = h.loaded.count();
     h.ctl.open_model(tmp_.path() + "/missing.gguf");
     QTRY_COMPARE_WITH_TIMEOUT(h.failed.count(), 2, kTimeoutMs);
-    none = h.run(prompt(QStringLiteral("hi"), 2));
-    QCOMPARE(none.stop_reason, std::string("error"));
+    QVERIFY(!h.ctl.busy());
+    QCOMPARE(h.loaded.count(), loaded_before);
+    rs = h.run(prompt(QStringLiteral("hello"), 3));
+    QVERIFY2(rs.error.empty(), rs.error.c_str());
+    QVERIFY(rs.generated_tokens > 0);
     QVERIFY(h.open(kFixture));
   }
 

@@ -104,10 +104,13 @@ class TestViews : public QObject {
   void heatmap_counts_per_scope();
   void heatmap_normalise_pause_and_tooltip();
   void memory_stacking_and_markers();
+  void memory_history_is_capped_and_markers_thinned();
   void latency_slo_attainment();
+  void latency_steps_append_incrementally();
   void token_trace_rows();
   void console_enter_sends();
   void console_tokens_tint_escape_select();
+  void console_history_keeps_the_latest_requests();
   void expert_colors_distinct();
   void plot_export_formats();
   void report_html_and_pdf();
@@ -278,6 +281,58 @@ void TestViews::memory_stacking_and_markers() {
   QVERIFY(dense->data()->isEmpty());
 }
 
+void TestViews::memory_history_is_capped_and_markers_thinned() {
+  MemoryPlotView view;
+  // Events before any memory point wait for the curve, then sit on its first value.
+  view.add_events({ExpertEventPoint{0.1, experts::ExpertEventKind::LoadFinished, 0, 0, 1}});
+  view.replot_if_dirty();
+  QCPGraph* loads = graph_named(view.plot(), "loads");
+  QCPGraph* evictions = graph_named(view.plot(), "evictions");
+  QVERIFY(loads && evictions);
+  QVERIFY(loads->data()->isEmpty());
+  view.append({MemoryPoint{0.2, 1 << 20, 3 << 20, 0, 0}});
+  QCOMPARE(keys_of(loads), (std::vector<double>{0.1}));
+  QCOMPARE(values_of(loads), (std::vector<double>{4.0}));  // 1 + 3 MiB
+
+  // Appended in many small batches (as the GUI tick does): the graphs hold every point in
+  // order until the history passes its cap, then the newest ones.
+  QCPGraph* dense = graph_named(view.plot(), "dense");
+  const int n = 30000;
+  for (int i = 0; i < n; i += 10) {
+    std::vector<MemoryPoint> batch;
+    for (int j = i; j < i + 10; ++j) batch.push_back(MemoryPoint{1.0 + j * 1e-3, 1 << 20, 0, 0, 0});
+    view.append(batch);
+    view.replot_if_dirty();
+  }
+  const std::vector<double> keys = keys_of(dense);
+  QVERIFY(keys.size() >= 20000 && keys.size() <= 25000);
+  QVERIFY(std::is_sorted(keys.begin(), keys.end()));
+  QCOMPARE(keys.back(), 1.0 + (n - 1) * 1e-3);
+  QVERIFY(std::abs(keys[keys.size() - 20000] - (1.0 + (n - 20000) * 1e-3)) < 1e-9);
+  QVERIFY(view.points().size() >= 20000 && view.points().size() <= 25000);
+  QCOMPARE(view.points().back().time_s, keys.back());
+  // The time axis follows the history.
+  QCOMPARE(view.plot()->axisRect(0)->axis(QCPAxis::atBottom)->range().upper, keys.back());
+
+  // Markers of one kind closer than 50 ms are thinned to the first; kinds are independent.
+  std::vector<ExpertEventPoint> events;
+  for (int i = 0; i < 10; ++i) {
+    events.push_back({20.0 + i * 0.004, experts::ExpertEventKind::LoadFinished, 0, 1, 1});
+    events.push_back({20.0 + i * 0.004, experts::ExpertEventKind::Evicted, 0, 2, 1});
+  }
+  events.push_back({20.2, experts::ExpertEventKind::LoadFinished, 0, 3, 1});
+  view.add_events(events);
+  std::vector<double> lk = keys_of(loads), ek = keys_of(evictions);
+  QCOMPARE(std::vector<double>(lk.end() - 2, lk.end()), (std::vector<double>{20.0, 20.2}));
+  QCOMPARE(ek, (std::vector<double>{20.0}));
+
+  view.clear();
+  QVERIFY(dense->data()->isEmpty() && loads->data()->isEmpty() && evictions->data()->isEmpty());
+  view.append({MemoryPoint{0.5, 1 << 20, 0, 0, 0}});
+  view.add_events({ExpertEventPoint{0.6, experts::ExpertEventKind::LoadFinished, 0, 0, 1}});
+  QCOMPARE(keys_of(loads), (std::vector<double>{0.6}));  // spacing restarts after clear()
+}
+
 void TestViews::latency_slo_attainment() {
   LatencyPlotView view;
   auto* label = view.findChild<QLabel*>("slo_attainment");
@@ -341,6 +396,49 @@ void TestViews::latency_slo_attainment() {
   reqs.push_back(request(60, 20, 50.0, 100.0));
   six.add_requests(reqs);
   QCOMPARE(six.findChild<QLabel*>("slo_attainment")->text(), QString("SLO attainment: 83% (5/6)"));
+}
+
+void TestViews::latency_steps_append_incrementally() {
+  // Steps arriving over several ticks give the same smoothed curve as one batch: a moving
+  // average with weight 0.2 on the newest step, computed here by hand.
+  LatencyPlotView view;
+  std::vector<double> rates = {50, 40, 100, 25, 80};
+  double ema = 0;
+  std::vector<double> expect_smooth;
+  for (size_t i = 0; i < rates.size(); ++i) {
+    ema = i == 0 ? rates[i] : 0.2 * rates[i] + 0.8 * ema;
+    expect_smooth.push_back(ema);
+    StepStats s;
+    s.phase = engine::Phase::Decode;
+    s.n_tokens = 1;
+    s.seconds = 1.0 / rates[i];
+    s.time_s = 1.0 + static_cast<double>(i);
+    view.add_steps({s});
+    view.replot_if_dirty();
+  }
+  QCPGraph* smooth = graph_named(view.plot(), "smoothed");
+  QCPGraph* raw = graph_named(view.plot(), "per step");
+  QCOMPARE(keys_of(raw), (std::vector<double>{1, 2, 3, 4, 5}));
+  const std::vector<double> r = values_of(raw), sm = values_of(smooth);
+  for (size_t i = 0; i < rates.size(); ++i) {
+    QVERIFY(std::abs(r[i] - rates[i]) < 1e-9);
+    QVERIFY(std::abs(sm[i] - expect_smooth[i]) < 1e-9);
+  }
+  // The rate axis covers the fastest step; the time axis the steps.
+  QCPAxisRect* bottom = view.plot()->axisRect(1);
+  QVERIFY(std::abs(bottom->axis(QCPAxis::atLeft)->range().upper - 110) < 1e-9);
+  QCOMPARE(bottom->axis(QCPAxis::atBottom)->range().lower, 1.0);
+  QCOMPARE(bottom->axis(QCPAxis::atBottom)->range().upper, 5.0);
+
+  // Requests added one at a time get consecutive indices, like one batch.
+  view.add_requests({request(100, 900, 200.0, std::nullopt)});
+  view.add_requests({request(300, 700, 250.0, std::nullopt)});
+  QCOMPARE(keys_of(graph_named(view.plot(), "SLO met")), (std::vector<double>{0.8}));
+  QCOMPARE(keys_of(graph_named(view.plot(), "SLO missed")), (std::vector<double>{1.8}));
+
+  view.clear();
+  view.replot_if_dirty();
+  QVERIFY(raw->data()->isEmpty() && smooth->data()->isEmpty());
 }
 
 void TestViews::token_trace_rows() {
@@ -538,6 +636,59 @@ void TestViews::console_tokens_tint_escape_select() {
   console.clear();
   QVERIFY(console.tokens().empty());
   QVERIFY(history->toPlainText().isEmpty());
+}
+
+void TestViews::console_history_keeps_the_latest_requests() {
+  PromptConsole console;
+  console.set_n_expert(4);
+  auto tok = [](int64_t request, int pos) {
+    TokenTelemetry t;
+    t.request_id = request;
+    t.pos = pos;
+    t.piece = " w" + std::to_string(request) + "_" + std::to_string(pos);
+    t.phase = engine::Phase::Decode;
+    t.dominant_expert = pos % 4;
+    return t;
+  };
+  const int64_t n_requests = static_cast<int64_t>(PromptConsole::kMaxRequests) + 6;
+  for (int64_t r = 1; r <= n_requests; ++r) {
+    console.on_request_started(r, QStringLiteral("prompt %1").arg(r));
+    console.append_tokens({tok(r, 0), tok(r, 1)});
+    console.append_tokens({tok(r, 2)});
+    RequestStats s;
+    s.request_id = r;
+    s.generated_tokens = 3;
+    console.on_request_finished(s);
+  }
+  auto* history = console.findChild<QTextBrowser*>("history");
+  const QString plain = history->toPlainText();
+  // The latest kMaxRequests requests are kept whole; older ones are gone.
+  const int64_t first_kept = n_requests - static_cast<int64_t>(PromptConsole::kMaxRequests) + 1;
+  QVERIFY2(!plain.contains(QStringLiteral("(request %1)").arg(first_kept - 1)), qPrintable(plain));
+  QVERIFY(plain.startsWith(QStringLiteral("You (request %1): prompt %1").arg(first_kept)));
+  QVERIFY(plain.contains(QStringLiteral("(request %1)").arg(n_requests)));
+  QCOMPARE(console.tokens().size(), PromptConsole::kMaxRequests * 3);
+  QCOMPARE(console.tokens().front().request_id, first_kept);
+  QCOMPARE(console.tokens().back().request_id, n_requests);
+
+  // Links still name their token after the trim: a token's number counts every token
+  // streamed, and tokens() holds the kept ones.
+  QTextDocument* doc = history->document();
+  const int64_t dropped = (first_kept - 1) * 3;
+  const QTextFragment f = fragment_with_href(doc, QStringLiteral("tok:%1").arg(dropped + 4));
+  QVERIFY(f.isValid());
+  QCOMPARE(f.text(), QString::fromStdString(console.tokens()[4].piece));
+  QVERIFY(!fragment_with_href(doc, QStringLiteral("tok:%1").arg(dropped - 1)).isValid());
+  QSignalSpy spy(&console, &PromptConsole::token_selected);
+  console.select_token(4);
+  QCOMPARE(spy.count(), 1);
+  QCOMPARE(spy.at(0).at(0).value<TokenTelemetry>().pos, console.tokens()[4].pos);
+  // The selection underlines exactly that token's text.
+  const QTextFragment selected = fragment_with_href(doc, QStringLiteral("tok:%1").arg(dropped + 4));
+  QVERIFY(selected.charFormat().fontUnderline());
+  QVERIFY(!fragment_with_href(doc, QStringLiteral("tok:%1").arg(dropped + 5))
+               .charFormat()
+               .fontUnderline());
 }
 
 void TestViews::expert_colors_distinct() {
