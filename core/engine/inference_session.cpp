@@ -30,6 +30,10 @@ Result<SessionReport> InferenceSession::plan(const SessionSettings& s) const {
   if (s.n_threads < 1 || s.n_threads > 512) {
     return invalid_argument("thread count must be in 1..512, got " + std::to_string(s.n_threads));
   }
+  if (s.max_sequences < 1 || s.max_sequences > 4096) {
+    return invalid_argument("concurrent sequences must be in 1..4096, got " +
+                            std::to_string(s.max_sequences));
+  }
   if (s.n_ctx < 0 || s.n_ctx > (int64_t{1} << 22)) {
     return invalid_argument("context size must be in 0..4194304 tokens, got " +
                             std::to_string(s.n_ctx));
@@ -83,7 +87,7 @@ Status InferenceSession::build(SessionReport& r) {
   eo.n_threads = s.n_threads;
   eo.n_ctx = s.n_ctx;
   eo.kv_type = s.kv_type;
-  eo.max_sequences = 1;
+  eo.max_sequences = s.max_sequences;
   eo.experts.mode = s.mode;
   if (r.expert_budget_bytes > 0) {
     experts::ExpertCacheOptions co;

@@ -39,6 +39,7 @@ struct SessionSettings {
   int n_threads = 1;
   int64_t n_ctx = 0;  // 0: the model's training context, at most 4096
   kernels::TensorType kv_type = kernels::TensorType::F32;
+  int max_sequences = 1;  // concurrent sequences (continuous batching), each with its own KV
 };
 
 // What the session actually runs with after configure().
