@@ -7,6 +7,7 @@
 #include "app/cli/cli_common.h"
 #include "app/cli/cli_db.h"
 #include "app/cli/cli_paging.h"
+#include "app/cli/cli_profiles.h"
 #include "app/cli/commands.h"
 #include "core/common/json_writer.h"
 #include "core/engine/inference_session.h"

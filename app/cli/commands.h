@@ -2,15 +2,7 @@
 // message main() prints as the one-line error.
 #pragma once
 
-#include <map>
-#include <string>
-#include <vector>
-
 #include "app/cli/cli_args.h"
-
-namespace emoe::model {
-class Model;
-}
 
 namespace emoe::cli {
 
@@ -45,10 +37,11 @@ void declare_profile_sensitivity(CommandSpec&);
 Status run_profile_sensitivity(const ParsedArgs&);
 void declare_bench_emoe(CommandSpec&);
 Status run_bench_emoe(const ParsedArgs&);
-
-// The per-block sensitivity s of each task stored for `model` by profile-sensitivity (empty when
-// the file or the model's profiles do not exist); cmd_profile_sensitivity.cpp.
-Result<std::map<std::string, std::vector<float>>> load_sensitivity_profiles(
-    const std::string& db_file, const model::Model& model);
+void declare_workload(CommandSpec&);
+Status run_workload(const ParsedArgs&);
+void declare_serve(CommandSpec&);
+Status run_serve(const ParsedArgs&);
+void declare_profile(CommandSpec&);
+Status run_profile(const ParsedArgs&);
 
 }  // namespace emoe::cli

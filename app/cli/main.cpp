@@ -27,6 +27,12 @@ const Command kCommands[] = {
      declare_profile_sensitivity, run_profile_sensitivity},
     {"bench-emoe", "memory vs accuracy and reuse interval of eMoE's predictors", declare_bench_emoe,
      run_bench_emoe},
+    {"workload", "write a seeded mixed workload (JSON Lines) from the built-in task prompts",
+     declare_workload, run_workload},
+    {"serve", "serve a workload with continuous batching and a scheduler (TTFT, E2E, SLOs)",
+     declare_serve, run_serve},
+    {"profile", "measure the scheduler's inputs on this machine: compute per token, expert loads",
+     declare_profile, run_profile},
 };
 
 }  // namespace
