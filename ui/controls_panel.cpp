@@ -1,6 +1,8 @@
 #include "ui/controls_panel.h"
 
+#include <QCheckBox>
 #include <QComboBox>
+#include <QDoubleSpinBox>
 #include <QFormLayout>
 #include <QHBoxLayout>
 #include <QLabel>
@@ -11,6 +13,9 @@
 #include <QVBoxLayout>
 #include <algorithm>
 #include <cmath>
+
+#include "core/predict/periodic_invoker.h"
+#include "core/predict/predictor.h"
 
 namespace emoe::ui {
 
@@ -65,6 +70,49 @@ ControlsPanel::ControlsPanel(QWidget* parent) : QWidget(parent) {
   threads_->setRange(1, std::max(1, QThread::idealThreadCount()));
   threads_->setValue(1);
   form->addRow(tr("Threads"), threads_);
+
+  predictor_ = new QComboBox(this);
+  predictor_->setObjectName("predictorCombo");
+  predictor_->addItem(tr("none (no planning)"), QStringLiteral("none"));
+  for (const std::string& n : predict::predictor_names()) {
+    predictor_->addItem(QString::fromStdString(n), QString::fromStdString(n));
+  }
+  predictor_->setToolTip(
+      tr("eMoE: the predictor whose expert frequencies plan the device tier before every "
+         "request (the tier then pins the plan; routing must be exact or fallback)"));
+  form->addRow(tr("Predictor"), predictor_);
+
+  interval_ = new QSlider(Qt::Horizontal, this);
+  interval_->setObjectName("intervalSlider");
+  interval_->setRange(predict::PeriodicInvoker::kMinPeriod, predict::PeriodicInvoker::kMaxPeriod);
+  interval_->setValue(40);
+  interval_->setToolTip(tr("p: the predictor runs on requests 0, p, 2p, ... of a configuration"));
+  interval_label_ = new QLabel(this);
+  interval_label_->setObjectName("intervalLabel");
+  interval_label_->setMinimumWidth(60);
+  auto* interval_row = new QHBoxLayout;
+  interval_row->addWidget(interval_, 1);
+  interval_row->addWidget(interval_label_);
+  form->addRow(tr("Interval p"), interval_row);
+
+  task_aware_ = new QCheckBox(tr("task-aware loading"), this);
+  task_aware_->setObjectName("taskAwareCheck");
+  task_aware_->setChecked(true);
+  task_aware_->setToolTip(
+      tr("Plan per task with its stored sensitivity; off: one prediction "
+         "for every task, every layer sensitive"));
+  form->addRow(QString(), task_aware_);
+
+  threshold_ = new QDoubleSpinBox(this);
+  threshold_->setObjectName("thresholdSpin");
+  threshold_->setRange(0.0, 1.0);
+  threshold_->setSingleStep(0.05);
+  threshold_->setDecimals(2);
+  threshold_->setValue(0.85);
+  threshold_->setToolTip(
+      tr("Sensitivity profiling: accuracy at or above it keeps a layer "
+         "insensitive"));
+  form->addRow(tr("Sensitivity threshold"), threshold_);
   outer->addLayout(form);
 
   report_ = new QLabel(tr("No model loaded."), this);
@@ -93,6 +141,14 @@ ControlsPanel::ControlsPanel(QWidget* parent) : QWidget(parent) {
   connect(routing_, &QComboBox::currentIndexChanged, this, now);
   connect(policy_, &QComboBox::currentIndexChanged, this, now);
   connect(threads_, &QSpinBox::valueChanged, this, now);
+  connect(predictor_, &QComboBox::currentIndexChanged, this, now);
+  connect(task_aware_, &QCheckBox::toggled, this, now);
+  connect(threshold_, &QDoubleSpinBox::valueChanged, this, now);
+  connect(interval_, &QSlider::valueChanged, this, [this](int v) {
+    interval_label_->setText(QStringLiteral("p = %1").arg(v));
+    if (!updating_) debounce_->start();
+  });
+  interval_label_->setText(QStringLiteral("p = %1").arg(interval_->value()));
   update_budget_label();
 }
 
@@ -104,6 +160,10 @@ EngineSettings ControlsPanel::settings() const {
   s.policy = static_cast<experts::EvictionPolicy>(policy_->currentData().toInt());
   s.n_threads = threads_->value();
   s.n_ctx = n_ctx_;
+  s.predictor = predictor_->currentData().toString().toStdString();
+  s.interval = interval_->value();
+  s.task_aware = task_aware_->isChecked();
+  s.sensitivity_threshold = threshold_->value();
   return s;
 }
 
@@ -116,6 +176,11 @@ void ControlsPanel::set_settings(const EngineSettings& s) {
   policy_->setCurrentIndex(std::max(0, policy_->findData(static_cast<int>(s.policy))));
   threads_->setValue(s.n_threads);
   n_ctx_ = s.n_ctx;
+  predictor_->setCurrentIndex(
+      std::max(0, predictor_->findData(QString::fromStdString(s.predictor))));
+  interval_->setValue(s.interval);
+  task_aware_->setChecked(s.task_aware);
+  threshold_->setValue(s.sensitivity_threshold);
   updating_ = false;
   update_budget_label();
   emit budget_previewed(budget_->value());  // the estimate follows; the engine is not told
@@ -167,7 +232,13 @@ void ControlsPanel::show_report(const EngineReport& r) {
   report_->setText(tr("<b>Engine</b>: routing %1, %2, eviction %3, %4 thread(s)")
                        .arg(QString::fromLatin1(engine::routing_mode_name(r.settings.mode).data()),
                             tier, QString::fromLatin1(experts::policy_name(r.settings.policy)))
-                       .arg(r.settings.n_threads));
+                       .arg(r.settings.n_threads) +
+                   (r.settings.predictor == "none"
+                        ? QString()
+                        : tr("; eMoE: predictor %1, p = %2, task-aware %3 (pinned tier)")
+                              .arg(QString::fromStdString(r.settings.predictor))
+                              .arg(r.settings.interval)
+                              .arg(r.settings.task_aware ? tr("on") : tr("off"))));
   report_->setStyleSheet({});
   if (r.all_expert_bytes > 0) set_expert_bytes(r.all_expert_bytes, r.min_budget_bytes);
 }

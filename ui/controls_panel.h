@@ -1,5 +1,6 @@
 // The Controls dock: expert budget (percent of all expert bytes, with the byte value), routing
-// mode, eviction policy and thread count. Every change emits the full EngineSettings (a slider
+// mode, eviction policy, thread count and eMoE's predictor, interval p, task-aware switch and
+// sensitivity threshold. Every change emits the full EngineSettings (a slider
 // drag is debounced); the engine applies them before its next request, without reloading the
 // model, and the EngineReport that comes back is shown underneath.
 #pragma once
@@ -9,7 +10,9 @@
 
 #include "ui/engine_controller.h"
 
+class QCheckBox;
 class QComboBox;
+class QDoubleSpinBox;
 class QLabel;
 class QSlider;
 class QSpinBox;
@@ -37,6 +40,11 @@ class ControlsPanel : public QWidget {
   QComboBox* routing_combo() const { return routing_; }
   QComboBox* policy_combo() const { return policy_; }
   QSpinBox* threads_spin() const { return threads_; }
+  QComboBox* predictor_combo() const { return predictor_; }
+  QSlider* interval_slider() const { return interval_; }
+  QLabel* interval_label() const { return interval_label_; }
+  QCheckBox* task_aware_check() const { return task_aware_; }
+  QDoubleSpinBox* threshold_spin() const { return threshold_; }
   QString report_text() const;
 
  signals:
@@ -53,6 +61,11 @@ class ControlsPanel : public QWidget {
   QComboBox* routing_ = nullptr;
   QComboBox* policy_ = nullptr;
   QSpinBox* threads_ = nullptr;
+  QComboBox* predictor_ = nullptr;
+  QSlider* interval_ = nullptr;
+  QLabel* interval_label_ = nullptr;
+  QCheckBox* task_aware_ = nullptr;
+  QDoubleSpinBox* threshold_ = nullptr;
   QLabel* report_ = nullptr;
   QTimer* debounce_ = nullptr;
   uint64_t all_expert_bytes_ = 0;

@@ -10,6 +10,7 @@ EngineController::EngineController(QObject* parent) : QObject(parent) {
   qRegisterMetaType<emoe::ui::ModelSummary>();
   qRegisterMetaType<emoe::ui::EngineReport>();
   qRegisterMetaType<emoe::ui::RequestStats>();
+  qRegisterMetaType<emoe::ui::SensitivityMatrix>();
   thread_.setObjectName(QStringLiteral("emoe-engine"));
   worker_ = new Worker(this);
   worker_->moveToThread(&thread_);
@@ -22,6 +23,7 @@ EngineController::~EngineController() {
   ++stop_epoch_;
   ++load_epoch_;
   cancel_.store(true);
+  cancel_profile_.store(true);
   thread_.quit();  // after the running command, which the flags end at its next step
   thread_.wait();
   worker_ = nullptr;
@@ -55,5 +57,17 @@ void EngineController::stop() {
   ++stop_epoch_;  // before the flag: see Worker::run_request
   cancel_.store(true);
 }
+
+void EngineController::load_sensitivity() {
+  worker_->enqueue([](Worker& w) { w.load_sensitivity(); });
+}
+
+void EngineController::profile_sensitivity() {
+  ++busy_;
+  cancel_profile_.store(false);
+  worker_->enqueue([](Worker& w) { w.profile_sensitivity(); });
+}
+
+void EngineController::cancel_profile() { cancel_profile_.store(true); }
 
 }  // namespace emoe::ui

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "core/engine/routing_mode.h"
@@ -29,6 +30,13 @@ struct EngineSettings {
   experts::EvictionPolicy policy = experts::EvictionPolicy::Lru;
   int n_threads = 1;
   int64_t n_ctx = 0;  // 0: the model's training context, at most 4096
+  // eMoE (docs/EMOE.md): "none" runs as above; a predictor name (predict::predictor_names())
+  // makes the device tier Pinned and runs eMoE's loop around every request (routing must be
+  // exact or fallback). A change starts a new configuration: invocation counts restart.
+  std::string predictor = "none";
+  int32_t interval = 40;  // p, 1..200: the predictor runs on requests 0, p, 2p, ...
+  bool task_aware = true;
+  double sensitivity_threshold = 0.85;  // for "Profile sensitivity…"
   bool operator==(const EngineSettings&) const = default;
 };
 
@@ -39,6 +47,17 @@ struct EngineReport {
   uint64_t all_expert_bytes = 0;
   uint64_t min_budget_bytes = 0;
   int32_t experts_per_layer = 0;  // slots / n_layer: how many experts per layer fit
+};
+
+// Task x layer sensitivity s of the current model, as stored in the database (one row per task
+// profiled; details_json's per-block "sensitivity").
+struct SensitivityMatrix {
+  QString model;
+  int32_t n_layer = 0;
+  std::vector<std::string> tasks;          // sorted
+  std::vector<std::vector<float>> values;  // [task][n_layer] s in [0,1]
+  std::vector<double> thresholds;          // [task] the sweep's threshold (NaN: unknown)
+  QString note;                            // why it is empty (no database, no model row...)
 };
 
 struct TensorRow {
@@ -99,6 +118,13 @@ class EngineController : public QObject {
   void apply_settings(const EngineSettings& settings);
   void submit(const PromptRequest& request);  // queued behind a running request
   void stop();                                // cancels the running request (and the queue)
+  // Reads the stored sensitivity profiles of the open model (sensitivity_loaded follows).
+  void load_sensitivity();
+  // Profiles every task over the built-in prompts with the settings' threshold on the worker
+  // thread (sensitivity_progress, then sensitivity_loaded or sensitivity_failed), stores the
+  // profiles in the database and reads them back.
+  void profile_sensitivity();
+  void cancel_profile();
 
   bool busy() const { return busy_.load() > 0; }  // a load or a request is in progress
   // The clock every telemetry time_s is on: seconds since the controller was created.
@@ -121,6 +147,12 @@ class EngineController : public QObject {
   // The result also arrives in the telemetry buffer's `finished`; this signal is for views
   // that only need to know the request ended (buttons, status bar).
   void request_finished(const emoe::ui::RequestStats& stats);
+  // The task a request runs as (the classifier's when the prompt asked for "auto"); arrives
+  // before request_started.
+  void request_task(qint64 request_id, const QString& task);
+  void sensitivity_loaded(const emoe::ui::SensitivityMatrix& matrix);
+  void sensitivity_progress(double fraction, const QString& stage);
+  void sensitivity_failed(const QString& message);
   void log_message(int level, const QString& message);  // 0 info, 1 warning, 2 error
 
  private:
@@ -134,6 +166,7 @@ class EngineController : public QObject {
   // stop() and cancel_load() bump these; work queued under an older value is dropped.
   std::atomic<uint64_t> stop_epoch_{0};
   std::atomic<uint64_t> load_epoch_{0};
+  std::atomic<bool> cancel_profile_{false};
 };
 
 }  // namespace emoe::ui
@@ -141,3 +174,4 @@ class EngineController : public QObject {
 Q_DECLARE_METATYPE(emoe::ui::ModelSummary)
 Q_DECLARE_METATYPE(emoe::ui::EngineReport)
 Q_DECLARE_METATYPE(emoe::ui::RequestStats)
+Q_DECLARE_METATYPE(emoe::ui::SensitivityMatrix)

@@ -8,7 +8,9 @@
 #include "core/gguf/gguf_file.h"
 #include "core/model/model.h"
 #include "core/model/model_config.h"
+#include "core/predict/routing_history_recorder.h"
 #include "db/recording_session.h"
+#include "ui/sensitivity_store.h"
 
 namespace emoe::ui {
 namespace {
@@ -81,7 +83,8 @@ engine::SessionSettings to_session(const EngineSettings& s) {
   engine::SessionSettings o;
   o.budget_percent = s.budget_percent;
   o.mode = s.mode;
-  o.policy = s.policy;
+  // eMoE's planner decides residency; on-demand loads may only evict unplanned experts.
+  o.policy = s.predictor != "none" ? experts::EvictionPolicy::Pinned : s.policy;
   o.n_threads = s.n_threads;
   o.n_ctx = s.n_ctx;
   return o;
@@ -171,6 +174,7 @@ void EngineController::Worker::close_recording() {
 
 void EngineController::Worker::close_model() {
   close_recording();
+  loop_.reset();
   session_.reset();  // stops the tier's copy thread before the collector goes
   collector_.reset();
   ctl_->telemetry_.reset();
@@ -273,6 +277,15 @@ void EngineController::Worker::apply_settings(const EngineSettings& settings) {
     emit_later([c = ctl_, rep = report()] { emit c->settings_applied(rep); });
     return;
   }
+  if (settings.predictor != "none" && settings.mode == engine::RoutingMode::All) {
+    const QString msg = QStringLiteral("predictor '%1' needs exact or fallback routing")
+                            .arg(qs(settings.predictor));
+    log(1, QStringLiteral("settings not applied: %1").arg(msg));
+    emit_later([c = ctl_, msg] { emit c->settings_failed(msg); });
+    return;
+  }
+  loop_.reset();  // a new configuration (and tier): the loop starts over
+  loop_requests_ = 0;
   auto r = session_->configure(to_session(settings));
   collector_->set_cache(session_->cache());  // a new tier, or the old one after an error
   if (!r.ok()) {
@@ -300,8 +313,14 @@ void EngineController::Worker::run_request(const PromptRequest& request, Clock::
   // Every path ends in finish(), which releases the busy count.
   RequestStats st;
   st.request_id = next_request_id_++;
-  st.task = request.task.isEmpty() ? std::string("chat") : request.task.toStdString();
   st.prompt = request.text.toStdString();
+  const bool emoe = settings_.predictor != "none";
+  st.task = request.task.toStdString();
+  if (st.task == "auto" || (st.task.empty() && emoe)) {
+    st.task = std::string(sched::task_name(classifier_.classify(st.prompt).task));
+  } else if (st.task.empty()) {
+    st.task = "chat";
+  }
   st.arrival_s = std::chrono::duration<double>(arrival - ctl_->origin_).count();
   st.slo_ttft_ms = request.slo_ttft_ms;
   st.slo_e2e_ms = request.slo_e2e_ms;
@@ -329,6 +348,30 @@ void EngineController::Worker::run_request(const PromptRequest& request, Clock::
   if (prompt.empty()) return fail("the prompt has no tokens");
   st.prompt_tokens = static_cast<int64_t>(prompt.size());
 
+  // eMoE's step before the request: predict (every p requests), plan, load.
+  std::optional<predict::EmoeStep> step;
+  std::optional<predict::RoutingHistoryRecorder> routing;
+  experts::CacheStats before;
+  if (emoe) {
+    Status ls = ensure_loop();
+    if (!ls.is_ok()) return fail(ls.message());
+    before = session_->cache()->stats();
+    auto planned = loop_->plan(st.task, st.prompt_tokens, request.max_new_tokens);
+    if (!planned.ok()) return fail(planned.status().message());
+    step = std::move(planned).value();
+    routing.emplace(loop_->shape().n_layer, loop_->shape().n_expert,
+                    predict::RoutingSource::Router);
+    session_->add_observer(&*routing);
+  }
+  struct ObserverGuard {
+    engine::InferenceSession* s;
+    engine::ForwardObserver* o;
+    ~ObserverGuard() {
+      if (o) s->remove_observer(o);
+    }
+  } routing_scope{session_.get(), routing ? &*routing : nullptr};
+
+  emit_later([c = ctl_, id = st.request_id, t = qs(st.task)] { emit c->request_task(id, t); });
   emit_later([c = ctl_, id = st.request_id, t = request.text] { emit c->request_started(id, t); });
   collector_->begin_request(st.request_id, st.task);
 
@@ -340,6 +383,7 @@ void EngineController::Worker::run_request(const PromptRequest& request, Clock::
   engine::RunHooks hooks;
   hooks.on_sequence = [&](int32_t s) {
     seq = s;
+    if (routing) routing->bind_sequence(s, st.request_id, st.task);
     if (!recording_) return;
     db::RequestStart rs;
     rs.task = st.task;
@@ -402,11 +446,155 @@ void EngineController::Worker::run_request(const PromptRequest& request, Clock::
   } else {
     st.e2e_ms = std::chrono::duration<double, std::milli>(end - arrival).count();
   }
+  if (routing && seq >= 0) {
+    // A failed or cancelled request is not observed: its routing is partial.
+    if (r.ok() && r->stop != engine::StopReason::Cancelled) {
+      auto rec = routing->finish_sequence(seq);
+      if (!rec.ok()) return fail(rec.status().message());
+      auto observed = loop_->observe(*rec);
+      if (!observed.ok()) return fail(observed.status().message());
+      push_prediction(st, *step, *rec, before);
+    } else {
+      routing->unbind_sequence(seq);
+    }
+  }
   if (!r.ok()) return fail(r.status().message());
   st.prefill_tok_s = r->prefill_seconds > 0 ? r->prompt_tokens / r->prefill_seconds : 0;
   st.decode_tok_s = r->decode_seconds > 0 ? r->decode_steps / r->decode_seconds : 0;
   st.stop_reason = engine::stop_reason_name(r->stop);
   finish(std::move(st));
+}
+
+Status EngineController::Worker::ensure_loop() {
+  if (loop_) return Status::ok();
+  if (!session_ || session_->cache() == nullptr) {
+    return invalid_argument("predictor '" + settings_.predictor +
+                            "' needs a device tier (exact or fallback routing)");
+  }
+  const model::ModelConfig& cfg = session_->model().config();
+  predict::HistoryShape shape;
+  shape.n_layer = static_cast<int32_t>(cfg.n_layer);
+  shape.n_expert = static_cast<int32_t>(cfg.n_expert);
+  shape.k = static_cast<int32_t>(cfg.n_expert_used);
+  predict::EmoeLoopOptions o;
+  o.predictor = settings_.predictor;
+  o.interval = settings_.interval;
+  o.task_aware = settings_.task_aware;
+  o.mode = settings_.mode;
+  if (settings_.task_aware) {
+    const SensitivityMatrix m = read_sensitivity();
+    for (size_t t = 0; t < m.tasks.size(); ++t) o.sensitivity[m.tasks[t]] = m.values[t];
+  }
+  auto loop = predict::EmoeLoop::create(*session_->cache(), shape, std::move(o));
+  if (!loop.ok()) return loop.status();
+  loop_ = std::move(loop).value();
+  loop_requests_ = 0;
+  log(0, QStringLiteral("eMoE: predictor %1, p = %2, task-aware %3, %4 stored sensitivity "
+                        "profile(s)")
+             .arg(qs(settings_.predictor))
+             .arg(settings_.interval)
+             .arg(settings_.task_aware ? "on" : "off")
+             .arg(loop_->options().sensitivity.size()));
+  return Status::ok();
+}
+
+void EngineController::Worker::push_prediction(const RequestStats& st,
+                                               const predict::EmoeStep& step,
+                                               const predict::PromptRecord& rec,
+                                               const experts::CacheStats& before) {
+  const predict::HistoryShape& shape = loop_->shape();
+  PredictionStats p;
+  p.request_id = st.request_id;
+  p.task = st.task;
+  p.predictor = settings_.predictor;
+  p.interval = settings_.interval;
+  p.task_aware = settings_.task_aware;
+  p.config_request = loop_requests_++;
+  p.invoked = step.invoked;
+  p.cold_start = step.cold_start;
+  p.invocations = loop_->invocations();
+  p.n_layer = shape.n_layer;
+  p.n_expert = shape.n_expert;
+  p.k = shape.k;
+  p.predicted = step.planned;
+  p.actual.assign(static_cast<size_t>(shape.n_layer) * static_cast<size_t>(shape.n_expert), 0);
+  for (int32_t l = 0; l < shape.n_layer; ++l) {
+    for (int32_t e = 0; e < shape.n_expert; ++e) {
+      p.actual[static_cast<size_t>(l) * static_cast<size_t>(shape.n_expert) +
+               static_cast<size_t>(e)] = rec.count(predict::HistogramPhase::All, l, e);
+    }
+    const std::vector<int32_t> a = rec.expert_set(predict::HistogramPhase::All, l, shape.k);
+    if (a.empty()) continue;  // a dense layer, or no tokens: not scored
+    const std::vector<int32_t>& planned = static_cast<size_t>(l) < p.predicted.size()
+                                              ? p.predicted[static_cast<size_t>(l)]
+                                              : std::vector<int32_t>{};
+    for (int32_t e : a) {
+      p.true_positives += std::find(planned.begin(), planned.end(), e) != planned.end();
+    }
+    p.predicted_total += static_cast<int64_t>(planned.size());
+    p.actual_total += static_cast<int64_t>(a.size());
+  }
+  p.precision = p.predicted_total > 0
+                    ? static_cast<double>(p.true_positives) / static_cast<double>(p.predicted_total)
+                    : 0.0;
+  p.recall = p.actual_total > 0
+                 ? static_cast<double>(p.true_positives) / static_cast<double>(p.actual_total)
+                 : 0.0;
+  p.changed_layers = step.changed_layers;
+  const experts::CacheStats after = session_->cache()->stats();
+  p.loads = after.loads - before.loads;
+  p.bytes_loaded = after.bytes_loaded - before.bytes_loaded;
+  p.predict_ms = step.predict_seconds * 1e3;
+  p.load_ms = step.load_seconds * 1e3;
+  p.expert_budget_bytes = session_->report().expert_budget_bytes;
+  p.peak_expert_bytes = after.peak_bytes;
+  ctl_->telemetry_.push_prediction(std::move(p));
+}
+
+SensitivityMatrix EngineController::Worker::read_sensitivity() {
+  if (!session_) {
+    SensitivityMatrix m;
+    m.note = QStringLiteral("no model is open");
+    return m;
+  }
+  QStringList warnings;
+  SensitivityMatrix m =
+      read_sensitivity_matrix(db_path_.toStdString(), session_->model(), &warnings);
+  for (const QString& w : warnings) log(1, w);
+  return m;
+}
+
+void EngineController::Worker::load_sensitivity() {
+  emit_later([c = ctl_, m = read_sensitivity()] { emit c->sensitivity_loaded(m); });
+}
+
+void EngineController::Worker::profile_sensitivity() {
+  BusyGuard busy{this};
+  const auto fail = [&](const QString& msg) {
+    log(2, QStringLiteral("sensitivity profiling: %1").arg(msg));
+    busy.release();
+    emit_later([c = ctl_, msg] { emit c->sensitivity_failed(msg); });
+  };
+  if (!session_) return fail(QStringLiteral("no model is open"));
+  if (db_path_.isEmpty()) return fail(QStringLiteral("no history database to store it in"));
+  SensitivityRun run;
+  run.threshold = settings_.sensitivity_threshold;
+  run.n_threads = settings_.n_threads;
+  run.progress = [this](double f, const std::string& task) {
+    emit_later([c = ctl_, f, s = qs(task)] { emit c->sensitivity_progress(f, s); });
+    return !ctl_->cancel_profile_.load();
+  };
+  auto n = profile_and_store_sensitivity(db_path_.toStdString(), session_->model(), run);
+  if (!n.ok()) {
+    return fail(ctl_->cancel_profile_.load() ? QStringLiteral("cancelled")
+                                             : qs(n.status().message()));
+  }
+  loop_.reset();  // the next request plans with the new profiles
+  busy.release();
+  log(0, QStringLiteral("sensitivity profiled for %1 tasks (threshold %2)")
+             .arg(*n)
+             .arg(settings_.sensitivity_threshold));
+  emit_later([c = ctl_, m = read_sensitivity()] { emit c->sensitivity_loaded(m); });
 }
 
 }  // namespace emoe::ui

@@ -14,6 +14,8 @@
 #include <utility>
 
 #include "core/engine/inference_session.h"
+#include "core/predict/emoe_loop.h"
+#include "core/sched/task_classifier.h"
 #include "ui/engine_controller.h"
 #include "ui/telemetry_collector.h"
 
@@ -39,6 +41,8 @@ class EngineController::Worker : public QObject {
   void set_database(const QString& path);
   void apply_settings(const EngineSettings& settings);
   void run_request(const PromptRequest& request, Clock::time_point arrival, uint64_t stop_epoch);
+  void load_sensitivity();
+  void profile_sensitivity();
 
  private:
   template <typename F>
@@ -63,6 +67,12 @@ class EngineController::Worker : public QObject {
   void finish(RequestStats stats);
 
   void run_next();
+  // The stored sensitivity of the open model (an empty matrix with a note when there is none).
+  SensitivityMatrix read_sensitivity();
+  // eMoE's loop for the current settings and tier, made on the first request that needs it.
+  Status ensure_loop();
+  void push_prediction(const RequestStats& stats, const predict::EmoeStep& step,
+                       const predict::PromptRecord& record, const experts::CacheStats& before);
 
   EngineController* const ctl_;
   std::mutex queue_mu_;
@@ -73,6 +83,9 @@ class EngineController::Worker : public QObject {
   QString db_path_;
   EngineSettings settings_;
   int64_t next_request_id_ = 1;
+  std::unique_ptr<predict::EmoeLoop> loop_;  // null: no predictor, or not made yet
+  int64_t loop_requests_ = 0;                // requests served by loop_
+  sched::TaskClassifier classifier_ = sched::TaskClassifier::builtin();
 };
 
 }  // namespace emoe::ui

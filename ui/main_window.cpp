@@ -32,9 +32,11 @@
 #include "ui/memory_plot_view.h"
 #include "ui/model_dock.h"
 #include "ui/plot_export.h"
+#include "ui/prediction_view.h"
 #include "ui/prompt_console.h"
 #include "ui/recent_files.h"
 #include "ui/report_export.h"
+#include "ui/sensitivity_view.h"
 #include "ui/session_browser.h"
 #include "ui/session_report.h"
 #include "ui/studio_paths.h"
@@ -52,8 +54,9 @@ bool is_model_file(const QUrl& url) {
 }  // namespace
 
 const QStringList& MainWindow::dock_names() {
-  static const QStringList names = {"Model",  "Prompt console", "Token trace", "Expert heatmap",
-                                    "Memory", "Latency",        "Controls",    "Log"};
+  static const QStringList names = {"Model",      "Prompt console", "Token trace", "Expert heatmap",
+                                    "Memory",     "Latency",        "Controls",    "Log",
+                                    "Prediction", "Sensitivity"};
   return names;
 }
 
@@ -130,9 +133,11 @@ void MainWindow::build_docks() {
   latency_ = new LatencyPlotView(this);
   controls_ = new ControlsPanel(this);
   log_ = new LogDock(this);
+  prediction_ = new PredictionView(this);
+  sensitivity_ = new SensitivityView(this);
   live_ = std::make_unique<LiveViews>(ViewSet{console_, trace_, heatmap_, memory_, latency_});
-  const QList<QWidget*> widgets = {model_dock_, console_, trace_,    heatmap_,
-                                   memory_,     latency_, controls_, log_};
+  const QList<QWidget*> widgets = {model_dock_, console_,  trace_, heatmap_,    memory_,
+                                   latency_,    controls_, log_,   prediction_, sensitivity_};
   for (int i = 0; i < widgets.size(); ++i) {
     auto* dock = new QDockWidget(dock_names()[i], this);
     dock->setObjectName(dock_names()[i]);
@@ -159,10 +164,12 @@ void MainWindow::arrange_docks() {
   addDockWidget(Qt::LeftDockWidgetArea, dock("Model"));
   splitDockWidget(dock("Model"), dock("Prompt console"), Qt::Horizontal);
   splitDockWidget(dock("Model"), dock("Controls"), Qt::Vertical);
+  splitDockWidget(dock("Controls"), dock("Sensitivity"), Qt::Vertical);
   splitDockWidget(dock("Prompt console"), dock("Token trace"), Qt::Vertical);
   addDockWidget(Qt::RightDockWidgetArea, dock("Expert heatmap"));
   splitDockWidget(dock("Expert heatmap"), dock("Memory"), Qt::Vertical);
   splitDockWidget(dock("Memory"), dock("Latency"), Qt::Vertical);
+  splitDockWidget(dock("Latency"), dock("Prediction"), Qt::Vertical);
   addDockWidget(Qt::BottomDockWidgetArea, dock("Log"));
   for (const QString& name : dock_names()) dock(name)->show();
   apply_dock_sizes();
@@ -174,11 +181,12 @@ void MainWindow::apply_dock_sizes() {
   resizeDocks({dock("Model"), dock("Prompt console"), dock("Expert heatmap")},
               {w * 24 / 100, w * 33 / 100, w * 43 / 100}, Qt::Horizontal);
   // The left and middle columns take what the log leaves.
-  resizeDocks({dock("Model"), dock("Controls")}, {h * 55 / 100, h * 25 / 100}, Qt::Vertical);
+  resizeDocks({dock("Model"), dock("Controls"), dock("Sensitivity")},
+              {h * 40 / 100, h * 25 / 100, h * 15 / 100}, Qt::Vertical);
   resizeDocks({dock("Prompt console"), dock("Token trace")}, {h * 50 / 100, h * 30 / 100},
               Qt::Vertical);
-  resizeDocks({dock("Expert heatmap"), dock("Memory"), dock("Latency")},
-              {h * 34 / 100, h * 34 / 100, h * 28 / 100}, Qt::Vertical);
+  resizeDocks({dock("Expert heatmap"), dock("Memory"), dock("Latency"), dock("Prediction")},
+              {h * 26 / 100, h * 22 / 100, h * 20 / 100, h * 28 / 100}, Qt::Vertical);
   resizeDocks({dock("Log")}, {h * 11 / 100}, Qt::Vertical);
 }
 
@@ -285,6 +293,7 @@ void MainWindow::connect_controller() {
     session_id_ = id;
     db_path_ = path;
     log_->append(LogDock::Info, tr("Recording session %1 into %2").arg(id).arg(path));
+    if (model_) controller_->load_sensitivity();
     update_status();
   });
   connect(c, &EngineController::database_failed, this, [this](const QString& m) {
@@ -296,7 +305,7 @@ void MainWindow::connect_controller() {
     if (reviewing_) leave_review();
     // Everything of the previous request is in the buffer by now; take it first so the
     // console shows it above this request.
-    live_->ingest(controller_->telemetry().drain());
+    ingest(controller_->telemetry().drain());
     live_->request_started(id, text);
     console_->set_busy(true);
   });
@@ -308,6 +317,16 @@ void MainWindow::connect_controller() {
     update_status();
   });
   connect(c, &EngineController::log_message, log_, &LogDock::append);
+  connect(c, &EngineController::request_task, console_, &PromptConsole::set_request_task);
+  connect(c, &EngineController::sensitivity_loaded, sensitivity_, &SensitivityView::show_matrix);
+  connect(c, &EngineController::sensitivity_progress, sensitivity_,
+          &SensitivityView::show_progress);
+  connect(c, &EngineController::sensitivity_failed, sensitivity_, &SensitivityView::show_failed);
+  connect(sensitivity_, &SensitivityView::refresh_requested, c,
+          &EngineController::load_sensitivity);
+  connect(sensitivity_, &SensitivityView::profile_requested, c,
+          &EngineController::profile_sensitivity);
+  connect(sensitivity_, &SensitivityView::cancel_requested, c, &EngineController::cancel_profile);
 
   connect(console_, &PromptConsole::send_requested, this, [this](const PromptRequest& r) {
     if (!model_) {
@@ -329,6 +348,10 @@ void MainWindow::connect_controller() {
       q.setValue("engine/mode", static_cast<int>(s.mode));
       q.setValue("engine/policy", static_cast<int>(s.policy));
       q.setValue("engine/threads", s.n_threads);
+      q.setValue("engine/predictor", QString::fromStdString(s.predictor));
+      q.setValue("engine/interval", s.interval);
+      q.setValue("engine/task_aware", s.task_aware);
+      q.setValue("engine/sensitivity_threshold", s.sensitivity_threshold);
     }
     if (model_) controller_->apply_settings(s);
   });
@@ -348,6 +371,11 @@ void MainWindow::restore_settings() {
   e.policy = static_cast<experts::EvictionPolicy>(
       s.value("engine/policy", static_cast<int>(e.policy)).toInt());
   e.n_threads = s.value("engine/threads", e.n_threads).toInt();
+  e.predictor = s.value("engine/predictor", "none").toString().toStdString();
+  e.interval = s.value("engine/interval", e.interval).toInt();
+  e.task_aware = s.value("engine/task_aware", e.task_aware).toBool();
+  e.sensitivity_threshold =
+      s.value("engine/sensitivity_threshold", e.sensitivity_threshold).toDouble();
   controls_->set_settings(e);
   if (s.contains("window/geometry")) restoreGeometry(s.value("window/geometry").toByteArray());
   if (s.contains("window/state")) {
@@ -435,6 +463,8 @@ void MainWindow::on_model_loaded(const ModelSummary& s) {
   log_->append(LogDock::Info,
                tr("Loaded %1 (%2 layers, %3 experts)").arg(s.name).arg(s.n_layer).arg(s.n_expert));
   sync_settings_ = true;
+  sensitivity_->set_model_open(true);
+  controller_->load_sensitivity();
   update_status();
   emit model_ready(s);
 }
@@ -474,6 +504,7 @@ void MainWindow::show_error(const QString& title, const QString& message) {
 
 void MainWindow::clear_views() {
   live_->reset(model_ ? model_->n_layer : 0, model_ ? model_->n_expert : 0);
+  prediction_->clear();
 }
 
 void MainWindow::leave_review() {
@@ -488,11 +519,17 @@ void MainWindow::tick() {
   TelemetryBatch batch = controller_->telemetry().drain();
   if (reviewing_ && batch.residency) live_->set_residency(std::move(*batch.residency));
   if (!reviewing_ && !batch.empty()) {
-    live_->ingest(std::move(batch));
+    ingest(std::move(batch));
     update_status();
   }
   live_->update();
+  prediction_->replot_if_dirty();
   emit ticked();
+}
+
+void MainWindow::ingest(TelemetryBatch batch) {
+  prediction_->add(batch.predictions);
+  live_->ingest(std::move(batch));
 }
 
 void MainWindow::update_status() {

@@ -1,8 +1,8 @@
 // The workbench window: dock widgets (Model, Prompt console, Token trace, Expert heatmap,
-// Memory, Latency, Controls, Log) around one EngineController. A ~30 Hz timer drains the
-// controller's telemetry into the views, each of which replots at most once per tick; nothing
-// here waits on the engine or the database. Layout, geometry, theme, recent files and the last
-// engine settings persist in QSettings.
+// Memory, Latency, Controls, Log, Prediction, Sensitivity) around one EngineController. A ~30 Hz
+// timer drains the controller's telemetry into the views, each of which replots at most once per
+// tick; nothing here waits on the engine or the database. Layout, geometry, theme, recent files and
+// the last engine settings persist in QSettings.
 #pragma once
 
 #include <QMainWindow>
@@ -32,7 +32,9 @@ class LatencyPlotView;
 class LogDock;
 class MemoryPlotView;
 class ModelDock;
+class PredictionView;
 class PromptConsole;
+class SensitivityView;
 class RecentFiles;
 class TokenTraceView;
 struct SessionReview;
@@ -86,6 +88,8 @@ class MainWindow : public QMainWindow {
   LatencyPlotView* latency_view() const { return latency_; }
   ControlsPanel* controls() const { return controls_; }
   ModelDock* model_dock() const { return model_dock_; }
+  PredictionView* prediction_view() const { return prediction_; }
+  SensitivityView* sensitivity_view() const { return sensitivity_; }
   LogDock* log() const { return log_; }
   RecentFiles* recent_files() const { return recent_; }
   QDockWidget* dock(const QString& name) const;
@@ -125,6 +129,7 @@ class MainWindow : public QMainWindow {
   void connect_controller();
   void restore_settings();
   void tick();
+  void ingest(TelemetryBatch batch);  // into the live views and the Prediction dock
   void show_error(const QString& title, const QString& message);
   void on_model_loaded(const ModelSummary& summary);
   void on_model_failed(const QString& message);
@@ -144,6 +149,8 @@ class MainWindow : public QMainWindow {
   LatencyPlotView* latency_ = nullptr;
   ControlsPanel* controls_ = nullptr;
   LogDock* log_ = nullptr;
+  PredictionView* prediction_ = nullptr;
+  SensitivityView* sensitivity_ = nullptr;
   std::unique_ptr<LiveViews> live_;  // the views' tick-by-tick feeding
   RecentFiles* recent_ = nullptr;
   QTimer* tick_timer_ = nullptr;

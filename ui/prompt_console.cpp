@@ -66,9 +66,9 @@ PromptConsole::PromptConsole(QWidget* parent) : QWidget(parent) {
   options->addWidget(new QLabel(tr("Task:"), this));
   task_box_ = new QComboBox(this);
   task_box_->setObjectName(QStringLiteral("task"));
-  task_box_->addItems({QStringLiteral("chat"), QStringLiteral("summarization"),
-                       QStringLiteral("classification"), QStringLiteral("qa"),
-                       QStringLiteral("comparison"), QStringLiteral("code")});
+  task_box_->addItems({QStringLiteral("chat"), QStringLiteral("auto"),
+                       QStringLiteral("summarization"), QStringLiteral("classification"),
+                       QStringLiteral("qa"), QStringLiteral("comparison"), QStringLiteral("code")});
   options->addWidget(task_box_);
   options->addSpacing(12);
   options->addWidget(new QLabel(tr("Max tokens:"), this));
@@ -168,7 +168,7 @@ void PromptConsole::on_request_started(qint64 request_id, const QString& text) {
   label.setFontWeight(QFont::Bold);
   cursor.insertText(tr("You (request %1): ").arg(request_id), label);
   cursor.insertText(text, QTextCharFormat());  // literal text: never interpreted as markup
-  begin_answer(task_box_->currentText());
+  begin_answer(request_task_.isEmpty() ? task_box_->currentText() : request_task_);
   request_first_token_ = static_cast<int>(tokens_.size());
   request_clock_.start();
   live_ttft_ms_ = -1;
@@ -223,6 +223,8 @@ void PromptConsole::trim_history() {
   request_first_token_ = std::max(0, request_first_token_ - static_cast<int>(n_tok));
 }
 
+void PromptConsole::set_request_task(qint64, const QString& task) { request_task_ = task; }
+
 void PromptConsole::begin_answer(const QString& task) {
   QTextCursor cursor(history_->document());
   cursor.movePosition(QTextCursor::End);
@@ -240,7 +242,7 @@ void PromptConsole::begin_answer(const QString& task) {
 void PromptConsole::append_tokens(const std::vector<TokenTelemetry>& tokens) {
   if (tokens.empty()) return;
   if (!answer_open_) {
-    begin_answer(task_box_->currentText());
+    begin_answer(request_task_.isEmpty() ? task_box_->currentText() : request_task_);
     request_first_token_ = static_cast<int>(tokens_.size());
   }
   if (live_ttft_ms_ < 0 && request_clock_.isValid()) {
@@ -402,6 +404,7 @@ void PromptConsole::mark_selected(int index) {
 }
 
 void PromptConsole::clear() {
+  request_task_.clear();
   history_->clear();
   tokens_.clear();
   spans_.clear();

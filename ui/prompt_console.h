@@ -42,6 +42,9 @@ class PromptConsole : public QWidget {
 
   // Generated (decode-phase, or the first token after the prompt) tokens of the current request.
   void append_tokens(const std::vector<TokenTelemetry>& tokens);
+  // The task the engine runs the next request as (arrives before on_request_started); the
+  // answer's header shows it instead of the task box's choice ("auto" is classified).
+  void set_request_task(qint64 request_id, const QString& task);
   void on_request_started(qint64 request_id, const QString& text);
   void on_request_finished(const RequestStats& stats);
   void clear();
@@ -95,6 +98,7 @@ class PromptConsole : public QWidget {
   bool busy_ = false;
   bool answer_open_ = false;     // an answer block takes the next tokens
   int request_first_token_ = 0;  // index in tokens_ of the current request's first token
+  QString request_task_;         // from set_request_task; empty: the task box
   QElapsedTimer request_clock_;  // started by on_request_started (wall clock, GUI side)
   double live_ttft_ms_ = -1;     // wall time from request start to its first streamed token
 

@@ -91,6 +91,32 @@ struct RequestStats {
   std::string error;        // non-empty when the request failed
 };
 
+// eMoE's loop around one request (a predictor is set): what was planned before it and what its
+// router actually chose. The actual set of a layer is its top-k experts by the router's top-k
+// counts over the request (prefill and decode; docs/PREDICTORS.md's A); precision and recall
+// compare the planned residents P with it, micro-averaged over layers: |P ∩ A| / |P| and
+// |P ∩ A| / |A|.
+struct PredictionStats {
+  int64_t request_id = 0;
+  std::string task;       // the planner's key (classified when the prompt asked for "auto")
+  std::string predictor;  // predict::predictor_names()
+  int32_t interval = 0;   // p
+  bool task_aware = true;
+  int64_t config_request = 0;  // 0-based index of the request since this configuration began
+  bool invoked = false;        // the predictor ran before this request
+  bool cold_start = false;
+  int64_t invocations = 0;  // of this configuration so far, this request included
+  int32_t n_layer = 0, n_expert = 0, k = 0;
+  std::vector<std::vector<int32_t>> predicted;  // [n_layer] planned residents, ascending
+  std::vector<uint32_t> actual;                 // [n_layer * n_expert] router top-k counts
+  int64_t true_positives = 0, predicted_total = 0, actual_total = 0;
+  double precision = 0, recall = 0;
+  int32_t changed_layers = 0;
+  uint64_t loads = 0, bytes_loaded = 0;  // by the plan and during the request
+  double predict_ms = 0, load_ms = 0;
+  uint64_t expert_budget_bytes = 0, peak_expert_bytes = 0;
+};
+
 // What one drain of the telemetry buffer returns.
 struct TelemetryBatch {
   std::vector<TokenTelemetry> tokens;  // in generation order; oldest dropped when over capacity
@@ -100,12 +126,13 @@ struct TelemetryBatch {
   std::vector<ExpertEventPoint> events;  // oldest dropped when over capacity
   std::vector<StepStats> steps;
   std::vector<RequestStats> finished;
+  std::vector<PredictionStats> predictions;  // one per request run with a predictor
   // The device tier's residency when it changed since the last drain ([n_layer * n_expert], 1
   // where the expert is resident); an empty vector: no device tier. Unset: unchanged.
   std::optional<std::vector<uint8_t>> residency;
   bool empty() const {
     return tokens.empty() && counts.empty() && memory.empty() && events.empty() && steps.empty() &&
-           finished.empty() && !residency;
+           finished.empty() && predictions.empty() && !residency;
   }
 };
 

@@ -82,6 +82,11 @@ void TelemetryBuffer::push_finished(RequestStats stats) {
   pending_.finished.push_back(std::move(stats));
 }
 
+void TelemetryBuffer::push_prediction(PredictionStats stats) {
+  std::lock_guard lock(mu_);
+  pending_.predictions.push_back(std::move(stats));
+}
+
 void TelemetryBuffer::set_residency(std::vector<uint8_t> resident) {
   std::lock_guard lock(mu_);
   pending_.residency = std::move(resident);

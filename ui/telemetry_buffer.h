@@ -31,6 +31,7 @@ class TelemetryBuffer {
   void push_event(const ExpertEventPoint& event);
   void push_step(const StepStats& step);
   void push_finished(RequestStats stats);
+  void push_prediction(PredictionStats stats);  // never dropped
   // The latest residency snapshot replaces any one not yet drained (empty: no device tier).
   void set_residency(std::vector<uint8_t> resident);
 

@@ -11,8 +11,7 @@
 #include "core/metrics/routing_counters.h"
 #include "core/model/model.h"
 #include "core/predict/baseline_predictors.h"
-#include "core/predict/expert_planner.h"
-#include "core/predict/planned_access.h"
+#include "core/predict/emoe_loop.h"
 #include "core/predict/predictor.h"
 #include "core/predict/routing_history_recorder.h"
 
@@ -129,17 +128,6 @@ Result<ReferenceRun> reference_run(engine::Engine& engine, std::span<const int32
   return out;
 }
 
-double mean_output(const RoutingHistory& h, const std::string& task, bool any_task) {
-  double sum = 0;
-  int64_t n = 0;
-  for (size_t i = 0; i < h.size(); ++i) {
-    if (!any_task && h.at(i).task != task) continue;
-    sum += static_cast<double>(h.at(i).decode_tokens);
-    ++n;
-  }
-  return n > 0 ? sum / static_cast<double>(n) : -1.0;
-}
-
 }  // namespace
 
 std::vector<RunnerRequest> runner_requests(std::span<const sched::Request> workload,
@@ -224,8 +212,6 @@ Result<RunnerReport> run_emoe(engine::InferenceSession& session,
   shape.n_layer = static_cast<int32_t>(cfg.n_layer);
   shape.n_expert = static_cast<int32_t>(cfg.n_expert);
   shape.k = static_cast<int32_t>(cfg.n_expert_used);
-  auto history = RoutingHistory::create(shape, std::max<size_t>(options.history_capacity, 1));
-  if (!history.ok()) return history.status();
   for (const auto& [task, s] : options.sensitivity) {
     if (s.size() != static_cast<size_t>(shape.n_layer)) {
       return invalid_argument("emoe run: the sensitivity of task '" + task + "' has " +
@@ -234,14 +220,33 @@ Result<RunnerReport> run_emoe(engine::InferenceSession& session,
     }
   }
 
-  std::unique_ptr<Predictor> predictor;
+  // With a predictor the loop owns the history; without one the run keeps its own.
+  std::unique_ptr<EmoeLoop> loop;
+  std::optional<RoutingHistory> own_history;
+  RoutingHistory* history = nullptr;
+  Predictor* predictor = nullptr;
   if (planned) {
-    PredictorOptions po = options.predictor_options;
-    po.shape = shape;
-    po.seed = options.seed;
-    auto p = make_predictor(options.predictor, po);
-    if (!p.ok()) return p.status();
-    predictor = std::move(p).value();
+    EmoeLoopOptions lo;
+    lo.predictor = options.predictor;
+    lo.interval = options.interval;
+    lo.invoker_mode = options.invoker_mode;
+    lo.task_aware = options.task_aware;
+    lo.mode = options.mode;
+    lo.sensitivity = options.sensitivity;
+    lo.default_output_tokens = options.default_output_tokens;
+    lo.seed = options.seed;
+    lo.history_capacity = options.history_capacity;
+    lo.predictor_options = options.predictor_options;
+    auto l = EmoeLoop::create(*cache, shape, std::move(lo));
+    if (!l.ok()) return l.status();
+    loop = std::move(l).value();
+    history = &loop->history();
+    predictor = loop->predictor();
+  } else {
+    auto h = RoutingHistory::create(shape, std::max<size_t>(options.history_capacity, 1));
+    if (!h.ok()) return h.status();
+    own_history.emplace(std::move(h).value());
+    history = &*own_history;
   }
 
   // The all-experts side.
@@ -315,27 +320,7 @@ Result<RunnerReport> run_emoe(engine::InferenceSession& session,
     }
   }
 
-  std::optional<PeriodicInvoker> invoker;
-  std::optional<ExpertPlanner> planner;
-  std::optional<PlanApplier> applier;
-  const std::string agnostic_key = "*";
-  if (planned) {
-    const InvokerMode mode = options.task_aware ? options.invoker_mode : InvokerMode::Single;
-    auto inv = PeriodicInvoker::create(predictor.get(), options.interval, cold, mode);
-    if (!inv.ok()) return inv.status();
-    invoker.emplace(std::move(inv).value());
-    auto ps = PlannerShape::from_cache(*cache);
-    if (!ps.ok()) return ps.status();
-    if (options.mode == engine::RoutingMode::Exact) {
-      // Exact loads missing experts on demand, which with the Pinned policy may only evict
-      // unplanned ones: leave k slots per layer unplanned.
-      for (auto& c : ps->capacity) c = c > 0 ? std::max(0, c - shape.k) : 0;
-    }
-    auto pl = ExpertPlanner::create(std::move(ps).value());
-    if (!pl.ok()) return pl.status();
-    planner.emplace(std::move(pl).value());
-    applier.emplace(*cache);
-  }
+  if (loop) EMOE_RETURN_IF_ERROR(loop->start(std::move(cold)));
 
   // Observers of the measured runs.
   RoutingHistoryRecorder recorder(shape.n_layer, shape.n_expert, RoutingSource::Router);
@@ -370,37 +355,16 @@ Result<RunnerReport> run_emoe(engine::InferenceSession& session,
     }
 
     const experts::CacheStats before = cache->stats();
-    if (planned) {
-      PeriodicInvoker::Decision d;
-      const Clock::time_point t0 = Clock::now();
-      const ExpertPrediction& f = invoker->next_prompt(*history, rq.task, &d);
-      rr.predict_seconds = since(t0);
-      rr.invoked = d.invoked;
-      rr.cold_start = d.cold_start;
-      if (d.invoked) sum.predict_seconds += rr.predict_seconds;
-      const std::string key = options.task_aware ? rq.task : agnostic_key;
-      EMOE_RETURN_IF_ERROR(planner->set_frequency(key, f));
-      std::vector<float> s;
-      if (options.task_aware) {
-        auto it = options.sensitivity.find(rq.task);
-        if (it != options.sensitivity.end()) s = it->second;
-      }
-      EMOE_RETURN_IF_ERROR(planner->set_sensitivity(key, std::move(s)));
-      double wo = mean_output(*history, rq.task, !options.task_aware);
-      if (wo < 0) {
-        auto it = options.default_output_tokens.find(rq.task);
-        wo = it != options.default_output_tokens.end() ? it->second : rq.max_new_tokens;
-      }
-      planner->set_output_length(key, wo);
-      const RunningRequest running{key, rr.prompt_tokens};
-      auto plan = planner->plan(std::span<const RunningRequest>(&running, 1), residents_of(*cache));
-      if (!plan.ok()) return plan.status().with_context("request " + std::to_string(i));
-      rr.changed_layers = static_cast<int32_t>(plan->changed_layers.size());
+    if (loop) {
+      auto step = loop->plan(rq.task, rr.prompt_tokens, rq.max_new_tokens);
+      if (!step.ok()) return step.status().with_context("request " + std::to_string(i));
+      rr.predict_seconds = step->predict_seconds;
+      rr.invoked = step->invoked;
+      rr.cold_start = step->cold_start;
+      if (step->invoked) sum.predict_seconds += rr.predict_seconds;
+      rr.changed_layers = step->changed_layers;
       if (rr.changed_layers > 0) ++sum.plan_changes;
-      const Clock::time_point t1 = Clock::now();
-      auto applied = applier->apply(*plan, true);
-      if (!applied.ok()) return applied.status().with_context("request " + std::to_string(i));
-      rr.load_seconds = since(t1);
+      rr.load_seconds = step->load_seconds;
     }
 
     // The request itself.
@@ -444,11 +408,12 @@ Result<RunnerReport> run_emoe(engine::InferenceSession& session,
     }
     auto rec = recorder.finish_sequence(seq_id);
     if (!rec.ok()) return rec.status().with_context("request " + std::to_string(i));
-    EMOE_RETURN_IF_ERROR(history->add(*rec));
-    if (predictor) {
-      const Clock::time_point t3 = Clock::now();
-      EMOE_RETURN_IF_ERROR(predictor->observe(*rec));
-      sum.observe_seconds += since(t3);
+    if (loop) {
+      auto observed = loop->observe(*rec);
+      if (!observed.ok()) return observed.status();
+      sum.observe_seconds += *observed;
+    } else {
+      EMOE_RETURN_IF_ERROR(history->add(*rec));
     }
 
     // Accuracy: teacher forcing over prompt + the reference's continuation.
@@ -524,9 +489,9 @@ Result<RunnerReport> run_emoe(engine::InferenceSession& session,
     sum.exact_match_rate /= static_cast<double>(sum.requests);
     sum.mean_lcs /= static_cast<double>(sum.requests);
   }
-  if (invoker) {
-    sum.invocations = invoker->invocations();
-    sum.predictor_calls = invoker->predictor_calls();
+  if (loop) {
+    sum.invocations = loop->invocations();
+    sum.predictor_calls = loop->predictor_calls();
   }
   sum.dense_bytes = memory.dense ? memory.dense : model.weights().dense_bytes;
   sum.kv_bytes = memory.kv;

@@ -539,7 +539,7 @@ class TestMainWindow : public QObject {
   void docks_have_stable_names_and_reset() {
     QCOMPARE(MainWindow::dock_names(),
              QStringList({"Model", "Prompt console", "Token trace", "Expert heatmap", "Memory",
-                          "Latency", "Controls", "Log"}));
+                          "Latency", "Controls", "Log", "Prediction", "Sensitivity"}));
     QMenu* view = nullptr;
     for (QAction* a : w_->menuBar()->actions()) {
       if (a->text().remove('&') == "View") view = a->menu();
