@@ -32,7 +32,7 @@ shot() {
     --screenshot "$OUT/$file" "$@" 2> >(grep -v 'propagateSizeHints' >&2)
 }
 
-shot main-window.png --routing fallback --budget 40 \
+shot main-window.png --routing fallback --budget 50 --predictor frequency --interval 2 \
   --prompt "Summarize: the committee met on Tuesday and agreed to extend the library's opening hours." \
   --prompt "Question: which experts does a mixture of experts model use for each token?" \
   --prompt "Compare: exact routing loads missing experts, fallback routing substitutes resident ones."

@@ -117,6 +117,12 @@ LatencyPlotView::LatencyPlotView(QWidget* parent) : QWidget(parent) {
   bottom->insetLayout()->addElement(bottom_legend, Qt::AlignTop | Qt::AlignRight);
   bottom_legend->setLayer(QStringLiteral("legend"));
   bottom_legend->setFont(plot_->legend->font());
+  // Legends in rows, not columns: in a short dock a tall legend would cover the curves.
+  for (QCPLegend* l : {plot_->legend, bottom_legend}) {
+    l->setFillOrder(QCPLayoutGrid::foColumnsFirst);
+    l->setWrap(3);
+    l->setIconSize(14, 8);
+  }
   plot_->legend->clearItems();
   ttft_->addToLegend();
   e2e_->addToLegend();

@@ -186,7 +186,7 @@ void MainWindow::apply_dock_sizes() {
   resizeDocks({dock("Prompt console"), dock("Token trace")}, {h * 50 / 100, h * 30 / 100},
               Qt::Vertical);
   resizeDocks({dock("Expert heatmap"), dock("Memory"), dock("Latency"), dock("Prediction")},
-              {h * 26 / 100, h * 22 / 100, h * 20 / 100, h * 28 / 100}, Qt::Vertical);
+              {h * 23 / 100, h * 29 / 100, h * 22 / 100, h * 22 / 100}, Qt::Vertical);
   resizeDocks({dock("Log")}, {h * 11 / 100}, Qt::Vertical);
 }
 

@@ -122,6 +122,12 @@ MemoryPlotView::MemoryPlotView(QWidget* parent) : QWidget(parent) {
   bottom->insetLayout()->addElement(bottom_legend, Qt::AlignTop | Qt::AlignRight);
   bottom_legend->setLayer(QStringLiteral("legend"));
   bottom_legend->setFont(plot_->legend->font());
+  // Legends in rows, not columns: in a short dock a tall legend would cover the curves.
+  for (QCPLegend* l : {plot_->legend, bottom_legend}) {
+    l->setFillOrder(QCPLayoutGrid::foColumnsFirst);
+    l->setWrap(3);
+    l->setIconSize(14, 8);
+  }
   plot_->legend->clearItems();
   for (QCPGraph* g : {dense_, experts_, kv_, budget_, loads_, evictions_}) g->addToLegend();
   for (QCPGraph* g : {hit_rate_, bytes_per_token_}) g->addToLegend(bottom_legend);

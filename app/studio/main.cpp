@@ -40,14 +40,17 @@ int main(int argc, char** argv) {
   const QCommandLineOption stall_opt(
       "measure-stall", "decode continuously for SECONDS and print GUI stall JSON", "SECONDS");
   const QCommandLineOption routing_opt("routing", "routing mode: all, exact or fallback", "MODE");
+  const QCommandLineOption predictor_opt(
+      "predictor", "eMoE predictor (none, emoe-a, emoe-l, frequency, ...)", "NAME");
+  const QCommandLineOption interval_opt("interval", "run the predictor every P prompts", "P");
   const QCommandLineOption budget_opt("budget", "expert budget, percent of all expert bytes",
                                       "PCT");
   const QCommandLineOption theme_opt("theme", "light or dark", "THEME");
   const QCommandLineOption fresh_opt("fresh",
                                      "start from the default layout and settings; save nothing");
   const QCommandLineOption size_opt("size", "window size WxH", "WxH");
-  p.addOptions({db_opt, shot_opt, prompt_opt, quit_opt, stall_opt, routing_opt, budget_opt,
-                theme_opt, fresh_opt, size_opt});
+  p.addOptions({db_opt, shot_opt, prompt_opt, quit_opt, stall_opt, routing_opt, predictor_opt,
+                interval_opt, budget_opt, theme_opt, fresh_opt, size_opt});
   p.process(app);
 
   emoe::ui::MainWindowOptions options;
@@ -60,7 +63,8 @@ int main(int argc, char** argv) {
   emoe::ui::MainWindow window(options);
 
   if (p.isSet(theme_opt)) window.set_theme(emoe::ui::theme_from_name(p.value(theme_opt)));
-  if (p.isSet(routing_opt) || p.isSet(budget_opt)) {
+  if (p.isSet(routing_opt) || p.isSet(budget_opt) || p.isSet(predictor_opt) ||
+      p.isSet(interval_opt)) {
     emoe::ui::EngineSettings s = window.controls()->settings();
     if (p.isSet(routing_opt)) {
       const auto mode = emoe::engine::routing_mode_from_name(p.value(routing_opt).toStdString());
@@ -71,6 +75,8 @@ int main(int argc, char** argv) {
       s.mode = *mode;
     }
     if (p.isSet(budget_opt)) s.budget_percent = p.value(budget_opt).toDouble();
+    if (p.isSet(predictor_opt)) s.predictor = p.value(predictor_opt).toStdString();
+    if (p.isSet(interval_opt)) s.interval = p.value(interval_opt).toInt();
     window.controls()->set_settings(s);
   }
   if (p.isSet(size_opt)) {
