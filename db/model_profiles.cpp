@@ -1,6 +1,9 @@
 #include "db/model_profiles.h"
 
+#include "core/common/json_writer.h"
+#include "core/predict/sensitivity_profiler.h"
 #include "db/database.h"
+#include "db/routing_recorder.h"
 
 namespace emoe::db {
 
@@ -154,6 +157,31 @@ Result<PredictorState> load_predictor_state(Database& db, int64_t model_id) {
   if (!st->column_is_null(3)) s.interval = st->column_int(3);
   s.state_json = st->column_text(4);
   return s;
+}
+
+Status store_profiler_results(Database& db, int64_t model_id,
+                              const std::vector<predict::SensitivityProfile>& profiles) {
+  for (const predict::SensitivityProfile& p : profiles) {
+    SensitivityProfile row;
+    row.model_id = model_id;
+    row.task = p.task;
+    row.measured_at_us = RoutingRecorder::now_us();
+    row.metric = "top1_agreement";
+    row.exact_score = 1.0;
+    if (!p.accuracy.empty()) row.fallback_score = p.accuracy.back();
+    const int32_t n_moe = static_cast<int32_t>(p.moe_layers.size());
+    row.sensitivity = n_moe > 0 ? static_cast<double>(n_moe - p.insensitive_layers) / n_moe : 1.0;
+    row.insensitive = n_moe > 0 && p.insensitive_layers == n_moe;
+    JsonWriter d;
+    d.begin_object().key("threshold").value(p.threshold);
+    d.key("moe_layers").array(p.moe_layers).key("accuracy").array(p.accuracy);
+    d.key("insensitive_layers").value(p.insensitive_layers);
+    d.key("sensitivity").array(p.sensitivity);
+    d.key("positions").value(p.positions).key("prompts").value(p.prompts).end_object();
+    row.details_json = d.str();
+    EMOE_RETURN_IF_ERROR(put_sensitivity(db, row).with_context("storing '" + p.task + "'"));
+  }
+  return Status::ok();
 }
 
 }  // namespace emoe::db

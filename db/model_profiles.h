@@ -11,6 +11,10 @@
 
 #include "core/common/status.h"
 
+namespace emoe::predict {
+struct SensitivityProfile;
+}
+
 namespace emoe::db {
 
 class Database;
@@ -36,6 +40,11 @@ Status put_sensitivity(Database& db, const SensitivityProfile& profile);
 Result<SensitivityProfile> get_sensitivity(Database& db, int64_t model_id, const std::string& task);
 // The model's profiles sorted by task (empty when none).
 Result<std::vector<SensitivityProfile>> list_sensitivity(Database& db, int64_t model_id);
+// Stores the sensitivity profiler's results for a model, one row per task (metric
+// "top1_agreement"; details: threshold, MoE layers, the accuracy curve, s per layer), the form
+// `emoe run` and the workbench read back.
+Status store_profiler_results(Database& db, int64_t model_id,
+                              const std::vector<predict::SensitivityProfile>& profiles);
 
 // One row of predictor_state: what a predictor needs to resume (its history, weights, ...).
 struct PredictorState {

@@ -127,27 +127,7 @@ Result<int> profile_and_store_sensitivity(const std::string& db_path, const mode
   auto id = db::find_model_row(**store, db::describe_model(model), true);
   if (!id.ok()) return id.status();
   if (!*id) return internal_error("the model's row could not be added to '" + db_path + "'");
-  for (const predict::SensitivityProfile& p : profiles) {
-    db::SensitivityProfile row;
-    row.model_id = **id;
-    row.task = p.task;
-    row.measured_at_us = db::RoutingRecorder::now_us();
-    row.metric = "top1_agreement";
-    row.exact_score = 1.0;
-    if (!p.accuracy.empty()) row.fallback_score = p.accuracy.back();
-    const int32_t n_moe = static_cast<int32_t>(p.moe_layers.size());
-    row.sensitivity = n_moe > 0 ? static_cast<double>(n_moe - p.insensitive_layers) / n_moe : 1.0;
-    row.insensitive = n_moe > 0 && p.insensitive_layers == n_moe;
-    JsonWriter d;
-    d.begin_object().key("threshold").value(p.threshold);
-    d.key("moe_layers").array(p.moe_layers).key("accuracy").array(p.accuracy);
-    d.key("insensitive_layers").value(p.insensitive_layers);
-    d.key("sensitivity").array(p.sensitivity);
-    d.key("positions").value(p.positions).key("prompts").value(p.prompts).end_object();
-    row.details_json = d.str();
-    EMOE_RETURN_IF_ERROR(
-        db::put_sensitivity(**store, row).with_context("storing '" + p.task + "'"));
-  }
+  EMOE_RETURN_IF_ERROR(db::store_profiler_results(**store, **id, profiles));
   return static_cast<int>(profiles.size());
 }
 

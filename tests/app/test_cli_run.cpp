@@ -11,36 +11,19 @@
 #include <QtTest>
 
 #include "core/model/demo_model.h"
+#include "tests/support/cli_runner.h"
 
 namespace {
 
-struct Run {
-  int code = -1;
-  QByteArray out, err;
-};
+using Run = emoe::test::CliRun;
 
 QString g_xdg;
 
 Run run_emoe(const QStringList& args, int timeout_ms = 300000) {
-  QProcess p;
-  QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
-  env.insert("XDG_DATA_HOME", g_xdg);
-  p.setProcessEnvironment(env);
-  p.start(QStringLiteral(EMOE_CLI_PATH), args);
-  Run r;
-  if (!p.waitForFinished(timeout_ms)) {
-    p.kill();
-    p.waitForFinished();
-    r.err = "timeout";
-    return r;
-  }
-  r.code = p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -1;
-  r.out = p.readAllStandardOutput();
-  r.err = p.readAllStandardError();
-  return r;
+  return emoe::test::run_cli(args, g_xdg, timeout_ms);
 }
 
-QJsonObject json_of(const Run& r) { return QJsonDocument::fromJson(r.out).object(); }
+QJsonObject json_of(const Run& r) { return r.json(); }
 
 }  // namespace
 
