@@ -516,11 +516,15 @@ void MainWindow::leave_review() {
 
 void MainWindow::tick() {
   ++ticks_;
-  TelemetryBatch batch = controller_->telemetry().drain();
-  if (reviewing_ && batch.residency) live_->set_residency(std::move(*batch.residency));
-  if (!reviewing_ && !batch.empty()) {
-    ingest(std::move(batch));
-    update_status();
+  // While a recorded session is shown, live telemetry stays in the buffer (its counts are never
+  // dropped there) until request_started ends the review and takes it: draining it here would
+  // lose a short request that finished before its request_started signal arrived.
+  if (!reviewing_) {
+    TelemetryBatch batch = controller_->telemetry().drain();
+    if (!batch.empty()) {
+      ingest(std::move(batch));
+      update_status();
+    }
   }
   live_->update();
   prediction_->replot_if_dirty();

@@ -231,9 +231,11 @@ class TestEmoeGui : public QObject {
     QCOMPARE(s.task, expected);
     QTRY_COMPARE_WITH_TIMEOUT(w_->prediction_view()->last()->request_id, s.request_id, 10000);
     QCOMPARE(w_->prediction_view()->last()->task, expected);
-    const QString history = w_->console()->findChild<QTextBrowser*>("history")->toPlainText();
-    QVERIFY2(history.contains(QStringLiteral("[%1]").arg(QString::fromStdString(expected))),
-             qPrintable(history.right(300)));
+    // The console draws on the GUI's next ticks, after the request has finished.
+    const QString header = QStringLiteral("[%1]").arg(QString::fromStdString(expected));
+    const auto* history = w_->console()->findChild<QTextBrowser*>("history");
+    QTRY_VERIFY2_WITH_TIMEOUT(history->toPlainText().contains(header),
+                              qPrintable(history->toPlainText().right(300)), 10000);
   }
 
   void none_restores_plain_serving() {
