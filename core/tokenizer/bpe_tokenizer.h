@@ -41,12 +41,10 @@ class BpeTokenizer final : public Tokenizer {
   // the vocabulary has them, else it is dropped (llama.cpp's behaviour).
   std::vector<int32_t> encode(std::string_view text, bool add_special,
                               bool parse_special) const override;
-  // Normal: the token's code points mapped back to bytes (a code point that is no byte's image
-  // gives llama.cpp's "[UNK_BYTE_0x<hex><text>]"); Control/Unknown: the text when special,
-  // else ""; UserDefined: the text; Unused, Byte, Undefined and out-of-range ids: "".
-  std::string token_to_piece(int32_t id, bool special) const override;
-  std::string decode(std::span<const int32_t> ids, bool remove_special,
-                     bool unparse_special) const override;
+  // The pieces token_to_piece returns: Normal: the token's code points mapped back to bytes (a code
+  // point that is no byte's image gives llama.cpp's "[UNK_BYTE_0x<hex><text>]"); Control/Unknown:
+  // the text when special, else ""; UserDefined: the text; Unused, Byte, Undefined and out-of-range
+  // ids: "".
 
   const PreTokenizer& pre_tokenizer() const { return pre_; }
 
@@ -66,7 +64,6 @@ class BpeTokenizer final : public Tokenizer {
   SpecialTokenSplitter splitter_;
   std::unordered_map<std::pair<std::string, std::string>, int32_t, PairHash> ranks_;
   std::array<std::string, 256> byte_text_;  // UTF-8 of each byte's GPT-2 code point
-  std::vector<std::string> pieces_;         // token_to_piece(id, special=true), per id
 };
 
 }  // namespace emoe::tokenizer

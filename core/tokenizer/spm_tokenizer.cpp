@@ -204,16 +204,4 @@ std::vector<int32_t> SpmTokenizer::encode(std::string_view text, bool add_specia
   return out;
 }
 
-std::string SpmTokenizer::token_to_piece(int32_t id, bool special) const {
-  if (id < 0 || id >= vocab_.size()) return {};
-  const TokenType t = vocab_.token_type(id);
-  if (!special && (t == TokenType::Control || t == TokenType::Unknown)) return {};
-  return pieces_[id];
-}
-
-std::string SpmTokenizer::decode(std::span<const int32_t> ids, bool remove_special,
-                                 bool unparse_special) const {
-  return detokenize(*this, ids, remove_special, unparse_special);
-}
-
 }  // namespace emoe::tokenizer

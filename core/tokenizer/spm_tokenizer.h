@@ -27,18 +27,16 @@ class SpmTokenizer final : public Tokenizer {
   // leftmost pair). Pieces that are not tokens fall back to <0xXX> byte tokens.
   std::vector<int32_t> encode(std::string_view text, bool add_special,
                               bool parse_special) const override;
-  // Normal: text with U+2581 -> ' '; Byte: that byte; Control/Unknown: the text when special,
-  // else ""; UserDefined: the text; Unused/Undefined and out-of-range ids: "".
-  std::string token_to_piece(int32_t id, bool special) const override;
-  std::string decode(std::span<const int32_t> ids, bool remove_special,
-                     bool unparse_special) const override;
+  // The pieces token_to_piece returns: Normal: text with U+2581 -> ' '; Byte: that byte;
+  // Control/Unknown: the text when special, else ""; UserDefined: the text; Unused/Undefined and
+  // out-of-range ids:
+  // "".
 
  private:
   void encode_fragment(std::string_view text, std::vector<int32_t>& out) const;
   void emit_bytes(std::string_view piece, std::vector<int32_t>& out) const;
 
   SpecialTokenSplitter splitter_;
-  std::vector<std::string> pieces_;      // token_to_piece(id, special=true), per id
   std::array<int32_t, 256> byte_token_;  // token for each byte, -1 when the vocab has none
 };
 

@@ -1,6 +1,7 @@
 #include "core/tokenizer/tokenizer.h"
 
 #include "core/tokenizer/bpe_tokenizer.h"
+#include "core/tokenizer/detokenize.h"
 #include "core/tokenizer/spm_tokenizer.h"
 
 namespace emoe::tokenizer {
@@ -28,6 +29,18 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::from_gguf(const gguf::GgufFile& fi
   Result<Vocab> vocab = Vocab::from_gguf(file);
   if (!vocab.ok()) return vocab.status().with_context("reading the tokenizer");
   return create(std::move(vocab).value());
+}
+
+std::string Tokenizer::token_to_piece(int32_t id, bool special) const {
+  if (id < 0 || id >= vocab_.size()) return {};
+  const TokenType t = vocab_.token_type(id);
+  if (!special && (t == TokenType::Control || t == TokenType::Unknown)) return {};
+  return pieces_[static_cast<size_t>(id)];
+}
+
+std::string Tokenizer::decode(std::span<const int32_t> ids, bool remove_special,
+                              bool unparse_special) const {
+  return detokenize(*this, ids, remove_special, unparse_special);
 }
 
 }  // namespace emoe::tokenizer
