@@ -4,6 +4,8 @@
 #include <cmath>
 #include <unordered_set>
 
+#include "core/common/utf8.h"
+
 namespace emoe::db {
 
 const JsonValue* JsonValue::find(std::string_view key) const {
@@ -229,53 +231,6 @@ class JsonParser {
     return v;
   }
 
-  static void append_utf8(std::string& out, uint32_t cp) {
-    if (cp < 0x80) {
-      out += static_cast<char>(cp);
-    } else if (cp < 0x800) {
-      out += static_cast<char>(0xC0 | (cp >> 6));
-      out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else if (cp < 0x10000) {
-      out += static_cast<char>(0xE0 | (cp >> 12));
-      out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-      out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else {
-      out += static_cast<char>(0xF0 | (cp >> 18));
-      out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-      out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-      out += static_cast<char>(0x80 | (cp & 0x3F));
-    }
-  }
-
-  // Length of the valid UTF-8 sequence at i_, 0 when invalid (overlong, surrogate, > U+10FFFF,
-  // truncated, stray continuation byte).
-  size_t utf8_length() const {
-    const unsigned char c = peek();
-    size_t n;
-    uint32_t cp;
-    if ((c & 0xE0) == 0xC0) {
-      n = 2;
-      cp = c & 0x1F;
-    } else if ((c & 0xF0) == 0xE0) {
-      n = 3;
-      cp = c & 0x0F;
-    } else if ((c & 0xF8) == 0xF0) {
-      n = 4;
-      cp = c & 0x07;
-    } else {
-      return 0;
-    }
-    if (i_ + n > s_.size()) return 0;
-    for (size_t k = 1; k < n; ++k) {
-      const unsigned char b = static_cast<unsigned char>(s_[i_ + k]);
-      if ((b & 0xC0) != 0x80) return 0;
-      cp = (cp << 6) | (b & 0x3F);
-    }
-    static constexpr uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
-    if (cp < kMin[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
-    return n;
-  }
-
   bool parse_string(std::string& out) {
     const size_t start = i_;
     ++i_;  // '"'
@@ -303,7 +258,7 @@ class JsonParser {
         i_ = j;
         continue;
       }
-      const size_t n = utf8_length();
+      const size_t n = utf8_valid_length(s_, i_);
       if (n == 0) return fail("invalid UTF-8 in a string");
       out.append(s_.substr(i_, n));
       i_ += n;
@@ -360,14 +315,15 @@ class JsonParser {
         const int lo = hex4(i_ + 2);
         if (lo >= 0xDC00 && lo <= 0xDFFF) {
           i_ += 6;
-          append_utf8(out, 0x10000 + ((static_cast<uint32_t>(u) - 0xD800) << 10) +
-                               (static_cast<uint32_t>(lo) - 0xDC00));
+          append_utf8(0x10000 + ((static_cast<uint32_t>(u) - 0xD800) << 10) +
+                          (static_cast<uint32_t>(lo) - 0xDC00),
+                      out);
           return true;
         }
       }
       return fail_at(at, "lone high surrogate in \\u escape");
     }
-    append_utf8(out, static_cast<uint32_t>(u));
+    append_utf8(static_cast<uint32_t>(u), out);
     return true;
   }
 

@@ -4,6 +4,8 @@
 #include <cmath>
 #include <cstdio>
 
+#include "core/common/utf8.h"
+
 namespace emoe {
 
 void JsonWriter::before_value() {
@@ -100,40 +102,6 @@ JsonWriter& JsonWriter::null() {
   return *this;
 }
 
-namespace {
-
-// Length of the valid UTF-8 sequence starting at s[i], or 0 when it is invalid (overlong,
-// surrogate, out of range or truncated).
-size_t utf8_sequence_length(std::string_view s, size_t i) {
-  const auto b = [&](size_t k) { return static_cast<unsigned char>(s[i + k]); };
-  const unsigned char c = b(0);
-  size_t n = 0;
-  uint32_t cp = 0;
-  if (c < 0x80) return 1;
-  if ((c & 0xE0) == 0xC0) {
-    n = 2;
-    cp = c & 0x1F;
-  } else if ((c & 0xF0) == 0xE0) {
-    n = 3;
-    cp = c & 0x0F;
-  } else if ((c & 0xF8) == 0xF0) {
-    n = 4;
-    cp = c & 0x07;
-  } else {
-    return 0;
-  }
-  if (i + n > s.size()) return 0;
-  for (size_t k = 1; k < n; ++k) {
-    if ((b(k) & 0xC0) != 0x80) return 0;
-    cp = (cp << 6) | (b(k) & 0x3F);
-  }
-  static constexpr uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
-  if (cp < kMin[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
-  return n;
-}
-
-}  // namespace
-
 std::string JsonWriter::escape(std::string_view s) {
   std::string o = "\"";
   for (size_t i = 0; i < s.size();) {
@@ -162,7 +130,7 @@ std::string JsonWriter::escape(std::string_view s) {
         } else if (c >= 0x80) {
           // Tokens can end mid-character; JSON must stay valid UTF-8, so invalid bytes
           // become U+FFFD.
-          const size_t n = utf8_sequence_length(s, i);
+          const size_t n = utf8_valid_length(s, i);
           if (n == 0) {
             o += "\xEF\xBF\xBD";
             ++i;

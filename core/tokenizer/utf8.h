@@ -8,6 +8,8 @@
 #include <string_view>
 #include <vector>
 
+#include "core/common/utf8.h"
+
 namespace emoe::tokenizer {
 
 // Length of the UTF-8 sequence that `lead` starts, from its high nibble only (llama.cpp's
@@ -60,24 +62,6 @@ inline std::vector<uint32_t> decode_utf8(std::string_view text) {
   return out;
 }
 
-// Appends the UTF-8 form of `cp` (<= U+10FFFF; surrogates are encoded like any other value, as
-// llama.cpp's unicode_cpt_to_utf8 does).
-inline void append_utf8(uint32_t cp, std::string& out) {
-  if (cp < 0x80) {
-    out += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    out += static_cast<char>(0xC0 | (cp >> 6));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    out += static_cast<char>(0xE0 | (cp >> 12));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else {
-    out += static_cast<char>(0xF0 | (cp >> 18));
-    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  }
-}
+using emoe::append_utf8;  // core/common/utf8.h
 
 }  // namespace emoe::tokenizer
