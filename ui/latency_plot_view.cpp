@@ -96,8 +96,6 @@ LatencyPlotView::LatencyPlotView(QWidget* parent) : QWidget(parent) {
   slo_missed_ = plot_->addGraph(rx, ry);
   slo_missed_->setName(tr("SLO missed"));
   slo_missed_->setLineStyle(QCPGraph::lsNone);
-  plot_->legend->setVisible(true);
-  plot_->legend->setFont(QFont(font().family(), std::max(7, font().pointSize() - 1)));
 
   QCPAxis* tx = bottom->axis(QCPAxis::atBottom);
   QCPAxis* ty = bottom->axis(QCPAxis::atLeft);
@@ -113,17 +111,7 @@ LatencyPlotView::LatencyPlotView(QWidget* parent) : QWidget(parent) {
     g->setAdaptiveSampling(true);
     g->setAntialiased(false);
   }
-  auto* bottom_legend = new QCPLegend;
-  bottom->insetLayout()->addElement(bottom_legend, Qt::AlignTop | Qt::AlignRight);
-  bottom_legend->setLayer(QStringLiteral("legend"));
-  bottom_legend->setFont(plot_->legend->font());
-  // Legends in rows, not columns: in a short dock a tall legend would cover the curves.
-  for (QCPLegend* l : {plot_->legend, bottom_legend}) {
-    l->setFillOrder(QCPLayoutGrid::foColumnsFirst);
-    l->setWrap(3);
-    l->setIconSize(14, 8);
-  }
-  plot_->legend->clearItems();
+  QCPLegend* bottom_legend = style::setup_legends(plot_, font(), bottom);
   ttft_->addToLegend();
   e2e_->addToLegend();
   slo_met_->addToLegend();

@@ -116,19 +116,7 @@ MemoryPlotView::MemoryPlotView(QWidget* parent) : QWidget(parent) {
   }
 
   // The default legend sits in the top rect; the bottom rect gets its own.
-  plot_->legend->setVisible(true);
-  plot_->legend->setFont(QFont(font().family(), std::max(7, font().pointSize() - 1)));
-  auto* bottom_legend = new QCPLegend;
-  bottom->insetLayout()->addElement(bottom_legend, Qt::AlignTop | Qt::AlignRight);
-  bottom_legend->setLayer(QStringLiteral("legend"));
-  bottom_legend->setFont(plot_->legend->font());
-  // Legends in rows, not columns: in a short dock a tall legend would cover the curves.
-  for (QCPLegend* l : {plot_->legend, bottom_legend}) {
-    l->setFillOrder(QCPLayoutGrid::foColumnsFirst);
-    l->setWrap(3);
-    l->setIconSize(14, 8);
-  }
-  plot_->legend->clearItems();
+  QCPLegend* bottom_legend = style::setup_legends(plot_, font(), bottom);
   for (QCPGraph* g : {dense_, experts_, kv_, budget_, loads_, evictions_}) g->addToLegend();
   for (QCPGraph* g : {hit_rate_, bytes_per_token_}) g->addToLegend(bottom_legend);
 

@@ -54,11 +54,8 @@ PredictionView::PredictionView(QWidget* parent) : QWidget(parent) {
   invoked_->setName(tr("predictor invoked"));
   invoked_->setLineStyle(QCPGraph::lsNone);
   invoked_->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssTriangle, 7));
-  history_plot_->legend->setVisible(true);
-  // In one row: the dock is short and a tall legend would cover the curves.
-  history_plot_->legend->setFillOrder(QCPLayoutGrid::foColumnsFirst);
-  history_plot_->legend->setWrap(3);
-  history_plot_->legend->setIconSize(14, 8);
+  style::setup_legends(history_plot_, font());
+  for (QCPGraph* g : {precision_, recall_, invoked_}) g->addToLegend();
   history_plot_->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignBottom | Qt::AlignRight);
   split->addWidget(history_plot_);
   layout->addWidget(split, 1);

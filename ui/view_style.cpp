@@ -97,4 +97,24 @@ QColor tint(QColor c, int alpha) {
   return c;
 }
 
+QCPLegend* setup_legends(QCustomPlot* plot, const QFont& font, QCPAxisRect* second) {
+  plot->legend->setVisible(true);
+  plot->legend->setFont(QFont(font.family(), std::max(7, font.pointSize() - 1)));
+  QCPLegend* extra = nullptr;
+  if (second) {
+    extra = new QCPLegend;
+    second->insetLayout()->addElement(extra, Qt::AlignTop | Qt::AlignRight);
+    extra->setLayer(QStringLiteral("legend"));
+    extra->setFont(plot->legend->font());
+  }
+  for (QCPLegend* l : {plot->legend, extra}) {
+    if (!l) continue;
+    l->setFillOrder(QCPLayoutGrid::foColumnsFirst);
+    l->setWrap(3);
+    l->setIconSize(14, 8);
+  }
+  plot->legend->clearItems();
+  return extra;
+}
+
 }  // namespace emoe::ui::style

@@ -3,10 +3,13 @@
 #pragma once
 
 #include <QColor>
+#include <QFont>
 #include <QPalette>
 #include <cstdint>
 
 class QCustomPlot;
+class QCPAxisRect;
+class QCPLegend;
 class QWidget;
 
 namespace emoe::ui::style {
@@ -15,6 +18,11 @@ bool is_dark(const QPalette& palette);
 
 // Background, axes, grid, tick labels and legend of every axis rect of `plot` from its palette.
 void apply_plot_theme(QCustomPlot* plot);
+
+// Shows the plot's legend, a point smaller than the widget font and laid out in rows (in a short
+// dock a tall legend would cover the curves), emptied of the graphs added so far. With `second`,
+// also puts a legend of the same style at that axis rect's top right and returns it.
+QCPLegend* setup_legends(QCustomPlot* plot, const QFont& font, QCPAxisRect* second = nullptr);
 
 // A categorical colour for series `index` (stable across themes, lighter on dark backgrounds).
 QColor series_color(int index, const QPalette& palette);
