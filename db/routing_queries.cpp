@@ -7,7 +7,7 @@
 #include <system_error>
 
 #include "db/database.h"
-#include "db/json_reader.h"
+#include "core/common/json_reader.h"
 #include "db/schema.h"
 
 namespace emoe::db {

@@ -122,14 +122,67 @@ CREATE TABLE predictor_state (
 );
 )sql";
 
+// Version 3: experiments (docs/EXPERIMENTS.md). One experiments row per `emoe experiment` (or
+// the workbench's Experiment dock), one runs row per matrix point, and per point its requests'
+// timelines and its memory samples, so reports can be rebuilt from the store alone.
+constexpr const char* kV3 = R"sql(
+CREATE TABLE experiments (
+  id INTEGER PRIMARY KEY,
+  name TEXT NOT NULL,
+  created_at_us INTEGER NOT NULL,
+  model_id INTEGER REFERENCES models(id),
+  config TEXT NOT NULL,
+  model TEXT,
+  machine TEXT,
+  capacity TEXT,
+  wall_seconds REAL,
+  status TEXT NOT NULL DEFAULT 'running'
+);
+ALTER TABLE runs ADD COLUMN experiment_id INTEGER REFERENCES experiments(id);
+ALTER TABLE runs ADD COLUMN point_index INTEGER;
+CREATE INDEX runs_experiment ON runs(experiment_id, point_index);
+CREATE TABLE experiment_requests (
+  run_id INTEGER NOT NULL REFERENCES runs(id),
+  request INTEGER NOT NULL,
+  task TEXT,
+  state TEXT,
+  stop TEXT,
+  arrival_ms REAL,
+  admit_ms REAL,
+  prefill_done_ms REAL,
+  first_token_ms REAL,
+  finish_ms REAL,
+  slo_ttft_ms REAL,
+  slo_e2e_ms REAL,
+  prompt_tokens INTEGER,
+  generated_tokens INTEGER,
+  scored_tokens INTEGER,
+  agreeing_tokens INTEGER,
+  matches_reference INTEGER,
+  PRIMARY KEY (run_id, request)
+) WITHOUT ROWID;
+CREATE TABLE experiment_memory (
+  run_id INTEGER NOT NULL REFERENCES runs(id),
+  sample INTEGER NOT NULL,
+  time_ms REAL NOT NULL,
+  dense INTEGER,
+  experts INTEGER,
+  budget INTEGER,
+  kv INTEGER,
+  scratch INTEGER,
+  PRIMARY KEY (run_id, sample)
+) WITHOUT ROWID;
+)sql";
+
 // migrations[i] takes version i to i+1.
-constexpr const char* kMigrations[] = {kV1, kV2};
+constexpr const char* kMigrations[] = {kV1, kV2, kV3};
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == kSchemaVersion);
 
 constexpr const char* kTables[] = {"models",          "sessions", "requests",
                                    "tokens",          "routing",  "expert_events",
                                    "memory_samples",  "runs",     "sensitivity_profiles",
-                                   "predictor_state", nullptr};
+                                   "predictor_state", "experiments",
+                                   "experiment_requests", "experiment_memory", nullptr};
 
 }  // namespace
 

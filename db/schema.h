@@ -11,7 +11,7 @@
 
 namespace emoe::db {
 
-inline constexpr int kSchemaVersion = 2;
+inline constexpr int kSchemaVersion = 3;
 
 // Reads user_version; migrates an older file to kSchemaVersion. A file from a newer version is
 // refused (Unsupported) before anything is written to it.

@@ -7,7 +7,7 @@
 #include "core/common/json_writer.h"
 #include "db/database.h"
 #include "db/export_file.h"
-#include "db/json_reader.h"
+#include "core/common/json_reader.h"
 
 namespace emoe::db {
 

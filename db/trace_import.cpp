@@ -16,7 +16,7 @@
 
 #include "core/common/json_writer.h"
 #include "db/database.h"
-#include "db/json_reader.h"
+#include "core/common/json_reader.h"
 #include "db/schema.h"
 
 namespace emoe::db {

@@ -10,7 +10,7 @@
 #include "core/predict/sensitivity_profiler.h"
 #include "core/sched/builtin_workloads.h"
 #include "db/database.h"
-#include "db/json_reader.h"
+#include "core/common/json_reader.h"
 #include "db/model_profiles.h"
 #include "db/recording_session.h"
 #include "db/routing_recorder.h"
@@ -56,9 +56,9 @@ SensitivityMatrix read_sensitivity_matrix(const std::string& db_path, const mode
   }
   for (const db::SensitivityProfile& p : *rows) {
     if (!p.details_json) continue;
-    auto j = db::parse_json(*p.details_json);
+    auto j = parse_json(*p.details_json);
     if (!j.ok()) continue;
-    const db::JsonValue* sv = j->find("sensitivity");
+    const JsonValue* sv = j->find("sensitivity");
     if (sv == nullptr || !sv->is_array() || sv->items().size() != static_cast<size_t>(m.n_layer)) {
       if (warnings) {
         *warnings << QStringLiteral(
@@ -70,10 +70,10 @@ SensitivityMatrix read_sensitivity_matrix(const std::string& db_path, const mode
       continue;
     }
     std::vector<float> v;
-    for (const db::JsonValue& x : sv->items()) {
+    for (const JsonValue& x : sv->items()) {
       v.push_back(x.is_number() ? std::clamp(static_cast<float>(x.as_double()), 0.0f, 1.0f) : 1.0f);
     }
-    const db::JsonValue* th = j->find("threshold");
+    const JsonValue* th = j->find("threshold");
     m.tasks.push_back(p.task);
     m.values.push_back(std::move(v));
     m.thresholds.push_back(th && th->is_number() ? th->as_double()

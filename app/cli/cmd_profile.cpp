@@ -19,7 +19,7 @@
 #include "core/experts/expert_store.h"
 #include "core/sched/builtin_workloads.h"
 #include "db/database.h"
-#include "db/json_reader.h"
+#include "core/common/json_reader.h"
 #include "db/recording_session.h"
 #include "db/schema.h"
 
@@ -141,22 +141,22 @@ Result<std::optional<MachineProfile>> load_machine_profile(const std::string& db
     if (!row.ok()) return row.status();
     if (!*row) break;
     if (q->column_is_null(1) || q->column_is_null(2)) continue;
-    auto cfg = db::parse_json(q->column_text(1));
+    auto cfg = parse_json(q->column_text(1));
     if (!cfg.ok()) continue;
-    const db::JsonValue* path = cfg->find("model");
-    const db::JsonValue* size = cfg->find("model_size");
+    const JsonValue* path = cfg->find("model");
+    const JsonValue* size = cfg->find("model_size");
     if (path == nullptr || !path->is_string() || path->as_string() != info.path ||
         size == nullptr || !size->is_number() ||
         size->as_double() != static_cast<double>(info.size_bytes)) {
       continue;
     }
-    auto m = db::parse_json(q->column_text(2));
+    auto m = parse_json(q->column_text(2));
     if (!m.ok()) {
       return m.status().with_context("profile run " + std::to_string(q->column_int(0)) + " in '" +
                                      db_file + "'");
     }
     auto num = [&](const char* key) {
-      const db::JsonValue* v = m->find(key);
+      const JsonValue* v = m->find(key);
       return v != nullptr && v->is_number() ? v->as_double() : 0.0;
     };
     MachineProfile p;

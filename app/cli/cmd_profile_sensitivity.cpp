@@ -14,7 +14,7 @@
 #include "core/predict/sensitivity_profiler.h"
 #include "core/sched/builtin_workloads.h"
 #include "db/database.h"
-#include "db/json_reader.h"
+#include "core/common/json_reader.h"
 #include "db/model_profiles.h"
 #include "db/recording_session.h"
 #include "db/schema.h"
@@ -45,15 +45,15 @@ Result<std::map<std::string, std::vector<float>>> load_sensitivity_profiles(
   const size_t n_layer = static_cast<size_t>(model.config().n_layer);
   for (const db::SensitivityProfile& p : *rows) {
     if (!p.details_json) continue;
-    auto j = db::parse_json(*p.details_json);
+    auto j = parse_json(*p.details_json);
     if (!j.ok()) continue;
-    const db::JsonValue* s = j->find("sensitivity");
+    const JsonValue* s = j->find("sensitivity");
     if (s == nullptr || !s->is_array() || s->items().size() != n_layer) {
       return invalid_argument("the stored sensitivity of task '" + p.task + "' in '" + db_file +
                               "' does not have the model's " + std::to_string(n_layer) + " layers");
     }
     std::vector<float> v;
-    for (const db::JsonValue& x : s->items()) {
+    for (const JsonValue& x : s->items()) {
       v.push_back(x.is_number() ? std::clamp(static_cast<float>(x.as_double()), 0.0f, 1.0f) : 1.0f);
     }
     out[p.task] = std::move(v);

@@ -8,9 +8,10 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
-#include <variant>
 
+#include "core/common/json_reader.h"
 #include "core/common/json_writer.h"
+#include "core/common/utf8.h"
 
 namespace emoe::sched {
 namespace {
@@ -29,34 +30,10 @@ Result<std::string> read_file(const std::string& path, const char* what) {
 
 // Byte offset of the first invalid UTF-8 sequence, or npos.
 size_t invalid_utf8_at(std::string_view s) {
-  size_t i = 0;
-  while (i < s.size()) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    size_t n = 0;
-    uint32_t cp = 0;
-    if (c < 0x80) {
-      ++i;
-      continue;
-    } else if (c >= 0xC2 && c <= 0xDF) {
-      n = 1, cp = c & 0x1F;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-      n = 2, cp = c & 0x0F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-      n = 3, cp = c & 0x07;
-    } else {
-      return i;
-    }
-    if (i + n >= s.size()) return i;  // truncated sequence
-    for (size_t k = 1; k <= n; ++k) {
-      const auto d = static_cast<unsigned char>(s[i + k]);
-      if ((d & 0xC0) != 0x80) return i;
-      cp = (cp << 6) | (d & 0x3F);
-    }
-    if ((n == 2 && cp < 0x800) || (n == 3 && (cp < 0x10000 || cp > 0x10FFFF)) ||
-        (cp >= 0xD800 && cp <= 0xDFFF)) {
-      return i;
-    }
-    i += n + 1;
+  for (size_t i = 0; i < s.size();) {
+    const size_t n = utf8_valid_length(s, i);
+    if (n == 0) return i;
+    i += n;
   }
   return std::string_view::npos;
 }
@@ -84,245 +61,55 @@ bool blank(std::string_view s) {
   return true;
 }
 
-// ---- a JSON parser for one flat object (string, number, bool and null values)
-
-struct Null {};
-using JsonScalar = std::variant<Null, bool, double, std::string>;
-
-class FlatObjectParser {
- public:
-  explicit FlatObjectParser(std::string_view s) : s_(s) {}
-
-  // Members in order; duplicate keys are an error.
-  Result<std::vector<std::pair<std::string, JsonScalar>>> parse() {
-    std::vector<std::pair<std::string, JsonScalar>> out;
-    ws();
-    if (!eat('{')) return err("expected a JSON object '{...}'");
-    ws();
-    if (eat('}')) return finish(std::move(out));
-    while (true) {
-      ws();
-      if (peek() != '"') return err("expected a key string");
-      Result<std::string> key = string();
-      if (!key.ok()) return key.status();
-      for (const auto& [k, v] : out) {
-        if (k == *key) return err("key \"" + *key + "\" appears twice");
-      }
-      ws();
-      if (!eat(':')) return err("expected ':' after key \"" + *key + "\"");
-      ws();
-      Result<JsonScalar> v = value(*key);
-      if (!v.ok()) return v.status();
-      out.emplace_back(std::move(key).value(), std::move(v).value());
-      ws();
-      if (eat(',')) continue;
-      if (eat('}')) return finish(std::move(out));
-      return err("expected ',' or '}'");
-    }
+// "a string", "a number", ...: for messages about a member's type.
+std::string type_of(const JsonValue& v) {
+  switch (v.type()) {
+    case JsonValue::Type::Null:
+      return "null";
+    case JsonValue::Type::Bool:
+      return "a boolean";
+    case JsonValue::Type::Number:
+      return "a number";
+    case JsonValue::Type::String:
+      return "a string";
+    case JsonValue::Type::Array:
+      return "an array";
+    case JsonValue::Type::Object:
+      return "an object";
   }
-
- private:
-  Result<std::vector<std::pair<std::string, JsonScalar>>> finish(
-      std::vector<std::pair<std::string, JsonScalar>> out) {
-    ws();
-    if (i_ != s_.size()) return err("unexpected text after the object");
-    return out;
-  }
-  Status err(const std::string& what) const {
-    return invalid_argument("column " + std::to_string(i_ + 1) + ": " + what);
-  }
-  char peek() const { return i_ < s_.size() ? s_[i_] : '\0'; }
-  bool eat(char c) {
-    if (peek() != c || i_ >= s_.size()) return false;
-    ++i_;
-    return true;
-  }
-  void ws() {
-    while (i_ < s_.size() && (s_[i_] == ' ' || s_[i_] == '\t' || s_[i_] == '\r')) ++i_;
-  }
-  bool lit(std::string_view w) {
-    if (s_.substr(i_, w.size()) != w) return false;
-    i_ += w.size();
-    return true;
-  }
-
-  Result<JsonScalar> value(const std::string& key) {
-    const char c = peek();
-    if (c == '"') {
-      Result<std::string> s = string();
-      if (!s.ok()) return s.status();
-      return JsonScalar(std::move(s).value());
-    }
-    if (lit("null")) return JsonScalar(Null{});
-    if (lit("true")) return JsonScalar(true);
-    if (lit("false")) return JsonScalar(false);
-    if (c == '{' || c == '[') return err("\"" + key + "\": nested objects and arrays not allowed");
-    if (c == '-' || (c >= '0' && c <= '9')) return number();
-    return err("\"" + key + "\": expected a value");
-  }
-
-  Result<JsonScalar> number() {
-    const size_t b = i_;
-    eat('-');
-    if (peek() == '0') {
-      ++i_;
-    } else if (peek() >= '1' && peek() <= '9') {
-      while (peek() >= '0' && peek() <= '9') ++i_;
-    } else {
-      return err("malformed number");
-    }
-    if (eat('.')) {
-      if (!(peek() >= '0' && peek() <= '9')) return err("malformed number");
-      while (peek() >= '0' && peek() <= '9') ++i_;
-    }
-    if (peek() == 'e' || peek() == 'E') {
-      ++i_;
-      if (peek() == '+' || peek() == '-') ++i_;
-      if (!(peek() >= '0' && peek() <= '9')) return err("malformed number");
-      while (peek() >= '0' && peek() <= '9') ++i_;
-    }
-    const std::string t(s_.substr(b, i_ - b));
-    errno = 0;
-    const double d = std::strtod(t.c_str(), nullptr);
-    if (errno == ERANGE && std::isinf(d)) return err("number " + t + " is out of range");
-    return JsonScalar(d);
-  }
-
-  static void put_utf8(std::string& out, uint32_t cp) {
-    if (cp < 0x80) {
-      out.push_back(static_cast<char>(cp));
-    } else if (cp < 0x800) {
-      out.push_back(static_cast<char>(0xC0 | (cp >> 6)));
-      out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-    } else if (cp < 0x10000) {
-      out.push_back(static_cast<char>(0xE0 | (cp >> 12)));
-      out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-      out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-    } else {
-      out.push_back(static_cast<char>(0xF0 | (cp >> 18)));
-      out.push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
-      out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-      out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-    }
-  }
-
-  Result<uint32_t> hex4() {
-    if (i_ + 4 > s_.size()) return err("truncated \\u escape");
-    uint32_t v = 0;
-    for (int k = 0; k < 4; ++k) {
-      const char c = s_[i_++];
-      v <<= 4;
-      if (c >= '0' && c <= '9') {
-        v |= static_cast<uint32_t>(c - '0');
-      } else if (c >= 'a' && c <= 'f') {
-        v |= static_cast<uint32_t>(c - 'a' + 10);
-      } else if (c >= 'A' && c <= 'F') {
-        v |= static_cast<uint32_t>(c - 'A' + 10);
-      } else {
-        return err("bad hex digit in \\u escape");
-      }
-    }
-    return v;
-  }
-
-  Result<std::string> string() {
-    ++i_;  // the opening quote
-    std::string out;
-    while (true) {
-      if (i_ >= s_.size()) return err("unterminated string");
-      const char c = s_[i_++];
-      if (c == '"') break;
-      if (static_cast<unsigned char>(c) < 0x20) return err("control character in a string");
-      if (c != '\\') {
-        out.push_back(c);
-        continue;
-      }
-      if (i_ >= s_.size()) return err("unterminated string");
-      const char e = s_[i_++];
-      switch (e) {
-        case '"':
-        case '\\':
-        case '/':
-          out.push_back(e);
-          break;
-        case 'b':
-          out.push_back('\b');
-          break;
-        case 'f':
-          out.push_back('\f');
-          break;
-        case 'n':
-          out.push_back('\n');
-          break;
-        case 'r':
-          out.push_back('\r');
-          break;
-        case 't':
-          out.push_back('\t');
-          break;
-        case 'u': {
-          Result<uint32_t> hi = hex4();
-          if (!hi.ok()) return hi.status();
-          uint32_t cp = *hi;
-          if (cp >= 0xD800 && cp <= 0xDBFF) {
-            if (!lit("\\u")) return err("unpaired surrogate in \\u escape");
-            Result<uint32_t> lo = hex4();
-            if (!lo.ok()) return lo.status();
-            if (*lo < 0xDC00 || *lo > 0xDFFF) return err("unpaired surrogate in \\u escape");
-            cp = 0x10000 + ((cp - 0xD800) << 10) + (*lo - 0xDC00);
-          } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
-            return err("unpaired surrogate in \\u escape");
-          }
-          put_utf8(out, cp);
-          break;
-        }
-        default:
-          return err(std::string("unknown escape \\") + e);
-      }
-    }
-    if (invalid_utf8_at(out) != std::string::npos) return err("string is not valid UTF-8");
-    return out;
-  }
-
-  std::string_view s_;
-  size_t i_ = 0;
-};
-
-std::string type_of(const JsonScalar& v) {
-  if (std::holds_alternative<Null>(v)) return "null";
-  if (std::holds_alternative<bool>(v)) return "a boolean";
-  if (std::holds_alternative<double>(v)) return "a number";
-  return "a string";
+  return "a value";
 }
 
-Result<Request> request_from(const std::vector<std::pair<std::string, JsonScalar>>& members) {
+Result<Request> request_from(const JsonValue& object) {
+  if (!object.is_object()) return invalid_argument("expected a JSON object '{...}'");
   Request r;
   bool have_text = false, have_arrival = false, have_max = false;
-  for (const auto& [key, v] : members) {
+  for (const auto& [key, v] : object.members()) {
     const auto want = [&](const char* what) {
       return invalid_argument("\"" + key + "\" must be " + what + ", not " + type_of(v));
     };
-    const bool is_null = std::holds_alternative<Null>(v);
-    const double* num = std::get_if<double>(&v);
+    if (v.is_array() || v.is_object()) {
+      return invalid_argument("\"" + key + "\": nested objects and arrays not allowed");
+    }
+    const bool is_null = v.is_null();
+    const double number = v.is_number() ? v.as_double() : 0.0;
+    const double* num = v.is_number() ? &number : nullptr;
     if (key == "task") {
       if (is_null) continue;
-      const std::string* s = std::get_if<std::string>(&v);
-      if (!s) return want("a task name or null");
-      const std::optional<TaskType> t = parse_task(*s);
+      if (!v.is_string()) return want("a task name or null");
+      const std::optional<TaskType> t = parse_task(v.as_string());
       if (!t) {
-        return invalid_argument("\"task\": unknown task \"" + *s +
+        return invalid_argument("\"task\": unknown task \"" + v.as_string() +
                                 "\" (summarization, classification, qa, comparison, "
                                 "conversation, or null)");
       }
       r.task = *t;
     } else if (key == "text") {
-      const std::string* s = std::get_if<std::string>(&v);
-      if (!s) return want("a string");
-      if (s->empty()) return invalid_argument("\"text\" is empty");
-      r.text = *s;
+      if (!v.is_string()) return want("a string");
+      if (v.as_string().empty()) return invalid_argument("\"text\" is empty");
+      r.text = v.as_string();
       have_text = true;
-    } else if (key == "arrival_ms") {
-      if (!num) return want("a number");
+    } else if (key == "arrival_ms") {      if (!num) return want("a number");
       if (!std::isfinite(*num) || *num < 0) {
         return invalid_argument("\"arrival_ms\" = " + std::to_string(*num) + " must be >= 0");
       }
@@ -378,10 +165,9 @@ Result<std::vector<Request>> parse_workload_jsonl(std::string_view text, std::st
   Status st = for_each_line(text, [&](int line_no, std::string_view line) -> Status {
     if (blank(line)) return Status::ok();
     const std::string where = src + ":" + std::to_string(line_no);
-    Result<std::vector<std::pair<std::string, JsonScalar>>> members =
-        FlatObjectParser(line).parse();
-    if (!members.ok()) return members.status().with_context(where);
-    Result<Request> r = request_from(*members);
+    Result<JsonValue> object = parse_json(line);
+    if (!object.ok()) return invalid_argument(where + ": " + object.status().message());
+    Result<Request> r = request_from(*object);
     if (!r.ok()) return r.status().with_context(where);
     if (!out.empty() && r->arrival_ms < out.back().arrival_ms) {
       return invalid_argument(where + ": \"arrival_ms\" = " + std::to_string(r->arrival_ms) +

@@ -19,7 +19,7 @@
 #include <vector>
 
 #include "db/database.h"
-#include "db/json_reader.h"
+#include "core/common/json_reader.h"
 #include "db/routing_writer.h"
 #include "db/schema.h"
 #include "db/session_export.h"
@@ -342,16 +342,16 @@ class TestExportImport : public QObject {
     const std::string text = read_file(out);
     // JSON columns are embedded as they are stored.
     QVERIFY(text.find("\"config\":{\"command\":\"trace\",\"budget\":3}") != std::string::npos);
-    auto doc = db::parse_json(text);
+    auto doc = parse_json(text);
     QVERIFY2(doc.ok(), doc.status().message().c_str());
     QCOMPARE(doc->find("format")->as_string(), std::string("emoe-session"));
     QCOMPARE(doc->find("version")->as_int(), int64_t{1});
-    const db::JsonValue* s = doc->find("session");
+    const JsonValue* s = doc->find("session");
     QCOMPARE(s->find("id")->as_int(), int64_t{5});
     QCOMPARE(s->find("model_id")->as_int(), int64_t{7});
     QCOMPARE(s->find("started_at")->as_int(), int64_t{1000});
     QCOMPARE(s->find("config")->find("budget")->as_int(), int64_t{3});
-    const db::JsonValue* m = doc->find("model");
+    const JsonValue* m = doc->find("model");
     QCOMPARE(m->find("path")->as_string(), std::string("/models/mix.gguf"));
     QVERIFY(m->find("sha256")->is_null());
     QCOMPARE(m->find("size_bytes")->as_int(), int64_t{123456});
@@ -400,7 +400,7 @@ class TestExportImport : public QObject {
     size_t i = 0;
     for (const Route& rt : session5_routes()) {
       for (size_t k = 0; k < 2; ++k, ++i) {
-        const db::JsonValue& row = routing[i];
+        const JsonValue& row = routing[i];
         QCOMPARE(row.find("request_id")->as_int(), rt.request);
         QCOMPARE(row.find("pos")->as_int(), int64_t{rt.pos});
         QCOMPARE(row.find("layer")->as_int(), int64_t{rt.layer});
@@ -519,10 +519,10 @@ class TestExportImport : public QObject {
     auto r = db::export_run(**db, 3, db::ExportFormat::Json, out);
     QVERIFY2(r.ok(), r.status().message().c_str());
     QCOMPARE(r->routing, int64_t{20});
-    auto doc = db::parse_json(read_file(out));
+    auto doc = parse_json(read_file(out));
     QVERIFY2(doc.ok(), doc.status().message().c_str());
     QCOMPARE(doc->find("format")->as_string(), std::string("emoe-run"));
-    const db::JsonValue* run = doc->find("run");
+    const JsonValue* run = doc->find("run");
     QCOMPARE(run->find("id")->as_int(), int64_t{3});
     QCOMPARE(run->find("name")->as_string(), std::string("baseline-lru"));
     QCOMPARE(run->find("session_id")->as_int(), int64_t{5});
@@ -538,7 +538,7 @@ class TestExportImport : public QObject {
     auto r4 = db::export_run(**db, 4, db::ExportFormat::Json, out4);
     QVERIFY2(r4.ok(), r4.status().message().c_str());
     QCOMPARE(r4->total(), int64_t{0});
-    auto doc4 = db::parse_json(read_file(out4));
+    auto doc4 = parse_json(read_file(out4));
     QVERIFY2(doc4.ok(), doc4.status().message().c_str());
     QCOMPARE(doc4->find("run")->find("metrics")->as_string(), std::string("not json"));
     QCOMPARE(doc4->find("run")->find("config")->find("a")->items().size(), size_t{2});
@@ -610,7 +610,7 @@ class TestExportImport : public QObject {
     // A JSON export replaces an existing file.
     auto replaced = db::export_session(**db, 6, db::ExportFormat::Json, out);
     QVERIFY(replaced.ok());
-    QVERIFY(db::parse_json(read_file(out)).ok());
+    QVERIFY(parse_json(read_file(out)).ok());
     QVERIFY(no_temp_files(dir.path().toStdString()));
   }
 

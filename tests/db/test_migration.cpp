@@ -208,7 +208,7 @@ class TestMigration : public QObject {
   Q_OBJECT
 
  private slots:
-  void v1_store_migrates_to_v2_with_rows_kept() {
+  void v1_store_migrates_to_current_with_rows_kept() {
     QTemporaryDir dir;
     const QString qpath = dir.filePath("v1.db");
     const std::string path = qpath.toStdString();
@@ -238,7 +238,7 @@ class TestMigration : public QObject {
     QVERIFY2(summary.ok(), summary.status().message().c_str());
     QCOMPARE(summary->schema_version, int64_t{1});
     QVERIFY(summary->needs_migration);
-    QCOMPARE(summary->tables.size(), size_t{10});
+    QCOMPARE(summary->tables.size(), size_t{13});
     QCOMPARE(summary->tables[4].table, std::string("routing"));
     QCOMPARE(summary->tables[4].rows, int64_t{24});
     QVERIFY(!summary->tables[8].present);  // sensitivity_profiles is new in v2
@@ -249,7 +249,7 @@ class TestMigration : public QObject {
     {
       auto db = db::open_store(path);
       QVERIFY2(db.ok(), db.status().message().c_str());
-      QCOMPARE((*db)->query_int("PRAGMA user_version").value(), int64_t{2});
+      QCOMPARE((*db)->query_int("PRAGMA user_version").value(), db::kSchemaVersion);
       QCOMPARE(QString::fromStdString((*db)->query_text("PRAGMA journal_mode").value()),
                QString("wal"));
       for (const auto& [table, cols] : kV1Columns) {
@@ -322,7 +322,7 @@ class TestMigration : public QObject {
     QCOMPARE((*runs)[0].created_at_us, std::optional<int64_t>(77));
   }
 
-  void empty_file_migrates_to_v2() {
+  void empty_file_migrates_to_current() {
     QTemporaryDir dir;
     const QString qpath = dir.filePath("empty.db");
     {
@@ -332,7 +332,7 @@ class TestMigration : public QObject {
     QCOMPARE(QFileInfo(qpath).size(), qint64{0});
     auto db = db::open_store(qpath.toStdString());
     QVERIFY2(db.ok(), db.status().message().c_str());
-    QCOMPARE((*db)->query_int("PRAGMA user_version").value(), int64_t{2});
+    QCOMPARE((*db)->query_int("PRAGMA user_version").value(), db::kSchemaVersion);
     const std::set<std::string> tables = names(**db, "table");
     for (const char* const* t = db::schema_tables(); *t; ++t) QVERIFY2(tables.count(*t) == 1, *t);
     QVERIFY(columns(**db, "tokens").count("time_us") == 1);

@@ -56,7 +56,7 @@ class TestSchema : public QObject {
       QVERIFY2(db.ok(), db.status().message().c_str());
       auto v = (*db)->query_int("PRAGMA user_version");
       QVERIFY(v.ok());
-      QCOMPARE(*v, int64_t{2});
+      QCOMPARE(*v, int64_t{db::kSchemaVersion});
       auto mode = (*db)->query_text("PRAGMA journal_mode");
       QVERIFY(mode.ok());
       QCOMPARE(QString::fromStdString(*mode), QString("wal"));
@@ -87,7 +87,7 @@ class TestSchema : public QObject {
         QVERIFY2(names.count(*t) == 1, *t);
         ++n_tables;
       }
-      QCOMPARE(n_tables, 10);
+      QCOMPARE(n_tables, 13);
     }
     // Reopening an up-to-date store migrates nothing and keeps the data.
     {
@@ -194,14 +194,14 @@ class TestSchema : public QObject {
     const QByteArray before = read_all(qpath);
     auto s = db::summarize_store(qpath.toStdString());
     QVERIFY2(s.ok(), s.status().message().c_str());
-    QCOMPARE(s->schema_version, int64_t{2});
+    QCOMPARE(s->schema_version, int64_t{db::kSchemaVersion});
     QVERIFY(!s->needs_migration);
     QCOMPARE(QString::fromStdString(s->journal_mode), QString("wal"));
     QCOMPARE(s->file_bytes, static_cast<int64_t>(before.size()));
     QCOMPARE(s->sessions, int64_t{3});
     QCOMPARE(s->runs, int64_t{201});
-    const int64_t rows[] = {2, 3, 0, 0, 0, 0, 0, 201, 0, 0};
-    QCOMPARE(s->tables.size(), size_t{10});
+    const int64_t rows[] = {2, 3, 0, 0, 0, 0, 0, 201, 0, 0, 0, 0, 0};
+    QCOMPARE(s->tables.size(), size_t{13});
     size_t i = 0;
     for (const char* const* t = db::schema_tables(); *t; ++t, ++i) {
       QCOMPARE(QString::fromStdString(s->tables[i].table), QString(*t));

@@ -107,11 +107,11 @@ class TestWorkload : public QObject {
     expect_error("{\"txt\": \"a\", \"arrival_ms\": 1, \"max_new_tokens\": 1}",
                  {"unknown key \"txt\""});
     expect_error("{\"text\": \"a\", \"text\": \"b\", \"arrival_ms\": 1, \"max_new_tokens\": 1}",
-                 {"appears twice"});
+                 {"duplicate key"});
     expect_error("{\"text\": \"a\", \"arrival_ms\": 1, \"max_new_tokens\": 1", {"column"});
     expect_error("{\"text\": \"a\", \"arrival_ms\": [1], \"max_new_tokens\": 1}", {"nested"});
     expect_error("{\"text\": \"a\\q\", \"arrival_ms\": 1, \"max_new_tokens\": 1}",
-                 {"unknown escape"});
+                 {"invalid escape"});
     expect_error("{\"text\": \"\\ud800\", \"arrival_ms\": 1, \"max_new_tokens\": 1}",
                  {"surrogate"});
     expect_error("{\"text\": \"\xff\", \"arrival_ms\": 1, \"max_new_tokens\": 1}", {"UTF-8"});

@@ -1,4 +1,4 @@
-#include "db/json_reader.h"
+#include "core/common/json_reader.h"
 
 #include <charconv>
 #include <cmath>
@@ -6,7 +6,7 @@
 
 #include "core/common/utf8.h"
 
-namespace emoe::db {
+namespace emoe {
 
 const JsonValue* JsonValue::find(std::string_view key) const {
   if (type_ != Type::Object) return nullptr;
@@ -68,6 +68,11 @@ class JsonParser {
       const char c = s_[i_];
       if (c != ' ' && c != '\t' && c != '\n' && c != '\r') break;
       ++i_;
+      // Strings cannot hold a raw newline, so whitespace is the only place lines end.
+      if (c == '\n') {
+        ++line_;
+        line_start_ = i_;
+      }
     }
   }
 
@@ -90,6 +95,8 @@ class JsonParser {
     if (++values_ > max_values_) {
       return fail("more than " + std::to_string(max_values_) + " values in the document");
     }
+    out.line_ = line_;
+    out.column_ = i_ - line_start_ + 1;
     const unsigned char c = peek();
     switch (c) {
       case '{':
@@ -411,6 +418,8 @@ class JsonParser {
 
   std::string_view s_;
   size_t i_ = 0;
+  size_t line_ = 1;        // of position i_, 1-based
+  size_t line_start_ = 0;  // offset of the first byte of that line
   int max_depth_;
   size_t max_values_;
   size_t values_ = 0;
@@ -447,4 +456,4 @@ bool is_valid_json(std::string_view text, const JsonParseOptions& options) {
   return parse_json(text, options).ok();
 }
 
-}  // namespace emoe::db
+}  // namespace emoe

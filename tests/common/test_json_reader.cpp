@@ -1,21 +1,20 @@
 // The strict JSON reader: valid documents give the values written by hand below (escapes,
-// surrogate pairs, integers and doubles); malformed ones give a Corrupt status with the byte
-// column, counted by hand, and none of them crashes (including a 10000-deep nesting bomb and
-// every prefix of a valid document).
+// surrogate pairs, integers and doubles) and each value's line and column; malformed ones give a
+// Corrupt status with the byte column, counted by hand, and none of them crashes (including a
+// 10000-deep nesting bomb and every prefix of a valid document).
 #include <QtTest>
 #include <cstdint>
 #include <string>
 
-#include "db/json_reader.h"
+#include "core/common/json_reader.h"
 
 using namespace emoe;
-using db::JsonValue;
 
 namespace {
 
-db::JsonError error_of(const std::string& text) {
-  db::JsonError e;
-  auto r = db::parse_json(text, {}, &e);
+JsonError error_of(const std::string& text) {
+  JsonError e;
+  auto r = parse_json(text, {}, &e);
   if (r.ok()) e.problem = "<parsed>";
   return e;
 }
@@ -27,7 +26,7 @@ class TestJsonReader : public QObject {
 
  private slots:
   void object_and_array() {
-    auto v = db::parse_json(" {\"a\": 1, \"b\" : [true, false, null, \"x\"], \"c\": {}} \n");
+    auto v = parse_json(" {\"a\": 1, \"b\" : [true, false, null, \"x\"], \"c\": {}} \n");
     QVERIFY2(v.ok(), v.status().message().c_str());
     QVERIFY(v->is_object());
     QCOMPARE(v->members().size(), size_t{3});
@@ -47,47 +46,47 @@ class TestJsonReader : public QObject {
     QVERIFY(v->find("missing") == nullptr);
     QVERIFY(b->find("a") == nullptr);  // not an object
 
-    auto empty = db::parse_json("[]");
+    auto empty = parse_json("[]");
     QVERIFY(empty.ok() && empty->is_array() && empty->items().empty());
-    auto scalar = db::parse_json("\"only\"");
+    auto scalar = parse_json("\"only\"");
     QVERIFY(scalar.ok() && scalar->as_string() == "only");
   }
 
   void string_escapes() {
     // JSON text: "a\"b\\c\/d\b\f\n\r\tz"
-    auto v = db::parse_json("\"a\\\"b\\\\c\\/d\\b\\f\\n\\r\\tz\"");
+    auto v = parse_json("\"a\\\"b\\\\c\\/d\\b\\f\\n\\r\\tz\"");
     QVERIFY2(v.ok(), v.status().message().c_str());
     QCOMPARE(v->as_string(), std::string("a\"b\\c/d\b\f\n\r\tz"));
 
     // \u00e9 is U+00E9 (C3 A9), \u4e2d is U+4E2D (E4 B8 AD), \u0041 is 'A'.
-    auto u = db::parse_json("\"\\u00e9\\u4e2d\\u0041\"");
+    auto u = parse_json("\"\\u00e9\\u4e2d\\u0041\"");
     QVERIFY2(u.ok(), u.status().message().c_str());
     QCOMPARE(u->as_string(), std::string("\xC3\xA9\xE4\xB8\xAD"
                                          "A"));
 
     // Surrogate pair D83D DE00 is U+1F600 (F0 9F 98 80), either hex case.
     for (const char* text : {"\"\\ud83d\\ude00\"", "\"\\uD83D\\uDE00\""}) {
-      auto s = db::parse_json(text);
+      auto s = parse_json(text);
       QVERIFY2(s.ok(), s.status().message().c_str());
       QCOMPARE(s->as_string(), std::string("\xF0\x9F\x98\x80"));
     }
     // U+10FFFF is DBFF DFFF (F4 8F BF BF).
-    auto top = db::parse_json("\"\\udbff\\udfff\"");
+    auto top = parse_json("\"\\udbff\\udfff\"");
     QVERIFY(top.ok());
     QCOMPARE(top->as_string(), std::string("\xF4\x8F\xBF\xBF"));
 
     // \u0000 is one NUL byte inside the string.
-    auto nul = db::parse_json("\"x\\u0000y\"");
+    auto nul = parse_json("\"x\\u0000y\"");
     QVERIFY(nul.ok());
     QCOMPARE(nul->as_string(), std::string("x\0y", 3));
 
     // Raw UTF-8 passes through unchanged.
-    auto raw = db::parse_json("\"caf\xC3\xA9 \xF0\x9F\x98\x80\"");
+    auto raw = parse_json("\"caf\xC3\xA9 \xF0\x9F\x98\x80\"");
     QVERIFY(raw.ok());
     QCOMPARE(raw->as_string(), std::string("caf\xC3\xA9 \xF0\x9F\x98\x80"));
 
     // Keys are unescaped too.
-    auto key = db::parse_json("{\"k\\u0031\": 2}");
+    auto key = parse_json("{\"k\\u0031\": 2}");
     QVERIFY(key.ok() && key->find("k1") && key->find("k1")->as_int() == 2);
   }
 
@@ -117,14 +116,14 @@ class TestJsonReader : public QObject {
         {"0.000000000000000000000000000001", false, 0, 1e-30},
     };
     for (const Case& c : cases) {
-      auto v = db::parse_json(c.text);
+      auto v = parse_json(c.text);
       QVERIFY2(v.ok(), c.text);
       QVERIFY2(v->is_number(), c.text);
       QVERIFY2(v->is_integer() == c.integer, c.text);
       if (c.integer) QVERIFY2(v->as_int() == c.i, c.text);
       QVERIFY2(v->as_double() == c.d, c.text);
     }
-    auto arr = db::parse_json("[1,-1,0.5]");
+    auto arr = parse_json("[1,-1,0.5]");
     QVERIFY(arr.ok());
     QCOMPARE(arr->items()[1].as_int(), int64_t{-1});
     QCOMPARE(arr->items()[2].as_double(), 0.5);
@@ -132,20 +131,20 @@ class TestJsonReader : public QObject {
 
   void nesting_within_limit() {
     std::string deep = std::string(128, '[') + std::string(128, ']');
-    QVERIFY(db::parse_json(deep).ok());
-    db::JsonParseOptions o;
+    QVERIFY(parse_json(deep).ok());
+    JsonParseOptions o;
     o.max_depth = 3;
-    QVERIFY(db::parse_json("[[[1]]]", o).ok());
-    QVERIFY(!db::parse_json("[[[[1]]]]", o).ok());
-    QVERIFY(!db::parse_json("{\"a\":{\"b\":{\"c\":{}}}}", o).ok());
+    QVERIFY(parse_json("[[[1]]]", o).ok());
+    QVERIFY(!parse_json("[[[[1]]]]", o).ok());
+    QVERIFY(!parse_json("{\"a\":{\"b\":{\"c\":{}}}}", o).ok());
   }
 
   void value_count_limit() {
-    db::JsonParseOptions o;
+    JsonParseOptions o;
     o.max_values = 4;  // the array and its three numbers
-    QVERIFY(db::parse_json("[1,2,3]", o).ok());
-    db::JsonError e;
-    QVERIFY(!db::parse_json("[1,2,3,4]", o, &e).ok());
+    QVERIFY(parse_json("[1,2,3]", o).ok());
+    JsonError e;
+    QVERIFY(!parse_json("[1,2,3,4]", o, &e).ok());
     QCOMPARE(e.column, size_t{8});  // the fourth number
     QVERIFY(QString::fromStdString(e.problem).contains("more than 4 values"));
   }
@@ -201,8 +200,8 @@ class TestJsonReader : public QObject {
     QFETCH(int, column);
     QFETCH(QString, problem);
     const std::string s(text.constData(), static_cast<size_t>(text.size()));
-    db::JsonError e;
-    auto r = db::parse_json(s, {}, &e);
+    JsonError e;
+    auto r = parse_json(s, {}, &e);
     QVERIFY(!r.ok());
     QCOMPARE(r.status().code(), StatusCode::Corrupt);
     QCOMPARE(static_cast<int>(e.column), column);
@@ -210,14 +209,14 @@ class TestJsonReader : public QObject {
     QVERIFY2(QString::fromStdString(e.problem).contains(problem), e.problem.c_str());
     const std::string want = "column " + std::to_string(column) + ": ";
     QVERIFY2(r.status().message().rfind(want, 0) == 0, r.status().message().c_str());
-    QVERIFY(!db::is_valid_json(s));
+    QVERIFY(!is_valid_json(s));
   }
 
   void multi_line_error_position() {
     // The bad value sits on line 3, column 8.
     const std::string text = "{\n  \"a\": 1,\n  \"b\": tru\n}";
-    db::JsonError e;
-    auto r = db::parse_json(text, {}, &e);
+    JsonError e;
+    auto r = parse_json(text, {}, &e);
     QVERIFY(!r.ok());
     QCOMPARE(e.line, size_t{3});
     QCOMPARE(e.column, size_t{8});
@@ -233,11 +232,11 @@ class TestJsonReader : public QObject {
       text += "\"k" + std::to_string(i) + "\":" + std::to_string(i) + ",";
     const size_t dup_at = text.size();
     text += "\"k3\":0}";
-    db::JsonError e;
-    QVERIFY(!db::parse_json(text, {}, &e).ok());
+    JsonError e;
+    QVERIFY(!parse_json(text, {}, &e).ok());
     QCOMPARE(e.offset, dup_at);
     QVERIFY(QString::fromStdString(e.problem).contains("duplicate key \"k3\""));
-    auto ok = db::parse_json(text.substr(0, dup_at - 1) + "}");
+    auto ok = parse_json(text.substr(0, dup_at - 1) + "}");
     QVERIFY(ok.ok());
     QCOMPARE(ok->members().size(), size_t{40});
     QCOMPARE(ok->find("k39")->as_int(), int64_t{39});
@@ -246,10 +245,10 @@ class TestJsonReader : public QObject {
   void every_prefix_fails_without_crashing() {
     const std::string doc =
         "{\"a\":[1,-2.5e3,true,null],\"s\":\"x\\u00e9\\ud83d\\ude00\\n\",\"o\":{\"k\":false}}";
-    QVERIFY(db::parse_json(doc).ok());
+    QVERIFY(parse_json(doc).ok());
     for (size_t n = 0; n < doc.size(); ++n) {
-      db::JsonError e;
-      auto r = db::parse_json(doc.substr(0, n), {}, &e);
+      JsonError e;
+      auto r = parse_json(doc.substr(0, n), {}, &e);
       QVERIFY2(!r.ok(), doc.substr(0, n).c_str());
       QVERIFY(e.column >= 1 && e.column <= n + 1);
     }
@@ -258,9 +257,59 @@ class TestJsonReader : public QObject {
       for (int b : {0x00, 0x22, 0x5c, 0x7b, 0x5d, 0x80, 0xff}) {
         std::string bad = doc;
         bad[i] = static_cast<char>(b);
-        (void)db::parse_json(bad);
+        (void)parse_json(bad);
       }
     }
+  }
+
+  void value_positions() {
+    // Lines and byte columns counted by hand: the first byte of each value.
+    const std::string text =
+        "{\n"                                            // line 1
+        "  \"a\": 12,\n"                                 // line 2: 12 at column 8
+        "  \"b\": [true,\r\n"                            // line 3: [ at 8, true at 9
+        "\t\"x\", null],\n"                              // line 4: "x" at 2, null at 7
+        "  \"c\": {\"d\": -1.5}, \"e\": \"\\u00e9z\"\n"  // line 5
+        "}";
+    auto v = parse_json(text);
+    QVERIFY2(v.ok(), v.status().message().c_str());
+    QCOMPARE(v->line(), size_t{1});
+    QCOMPARE(v->column(), size_t{1});
+    const JsonValue* a = v->find("a");
+    QCOMPARE(a->line(), size_t{2});
+    QCOMPARE(a->column(), size_t{8});
+    const JsonValue* b = v->find("b");
+    QCOMPARE(b->line(), size_t{3});
+    QCOMPARE(b->column(), size_t{8});
+    QCOMPARE(b->items()[0].line(), size_t{3});
+    QCOMPARE(b->items()[0].column(), size_t{9});
+    QCOMPARE(b->items()[1].line(), size_t{4});  // after CR LF
+    QCOMPARE(b->items()[1].column(), size_t{2});
+    QCOMPARE(b->items()[2].line(), size_t{4});
+    QCOMPARE(b->items()[2].column(), size_t{7});
+    const JsonValue* c = v->find("c");
+    QCOMPARE(c->line(), size_t{5});
+    QCOMPARE(c->column(), size_t{8});
+    QCOMPARE(c->find("d")->line(), size_t{5});
+    QCOMPARE(c->find("d")->column(), size_t{14});
+    QCOMPARE(v->find("e")->line(), size_t{5});
+    QCOMPARE(v->find("e")->column(), size_t{26});  // columns count bytes, escapes included
+
+    // Leading whitespace and a single-line document.
+    auto s = parse_json("  \n\n   [1, 22]");
+    QVERIFY(s.ok());
+    QCOMPARE(s->line(), size_t{3});
+    QCOMPARE(s->column(), size_t{4});
+    QCOMPARE(s->items()[1].line(), size_t{3});
+    QCOMPARE(s->items()[1].column(), size_t{8});
+
+    // Values built in code have no position.
+    QCOMPARE(JsonValue().line(), size_t{0});
+    QCOMPARE(JsonValue().column(), size_t{0});
+
+    // A copy keeps the position.
+    const JsonValue copy = *a;
+    QCOMPARE(copy.line(), size_t{2});
   }
 
   void error_helper_reports_parsed() {

@@ -1,9 +1,9 @@
-// A small strict JSON parser (RFC 8259) for files other programs write: routing traces and the
-// JSON columns of the store. Strict means: no comments, no trailing commas, no NaN, no leading
-// zeros, no duplicate object keys, strings must be valid UTF-8 (raw or escaped; a lone
-// surrogate escape is an error), and only the four JSON whitespace characters. Nesting is
-// limited so a hostile document cannot exhaust the stack. Errors say where: a 1-based byte
-// column (and line, when the text has several).
+// A small strict JSON parser (RFC 8259) for files other programs or users write: routing traces,
+// the JSON columns of the store, experiment configurations. Strict means: no comments, no trailing
+// commas, no NaN, no leading zeros, no duplicate object keys, strings must be valid UTF-8 (raw or
+// escaped; a lone surrogate escape is an error), and only the four JSON whitespace characters.
+// Nesting is limited so a hostile document cannot exhaust the stack. Errors say where: a 1-based
+// byte column (and line, when the text has several).
 #pragma once
 
 #include <cstddef>
@@ -15,7 +15,7 @@
 
 #include "core/common/status.h"
 
-namespace emoe::db {
+namespace emoe {
 
 class JsonValue {
  public:
@@ -44,6 +44,12 @@ class JsonValue {
   // The member named key of an object, nullptr when absent or not an object.
   const JsonValue* find(std::string_view key) const;
 
+  // Where the value starts in the parsed text (its first byte: the quote, bracket, digit or
+  // letter), 1-based line and byte column, so callers that validate the contents can point the
+  // user at the offending line. 0 for values not made by parse_json.
+  size_t line() const { return line_; }
+  size_t column() const { return column_; }
+
   static const char* type_name(Type t);  // "null", "boolean", "number", ...
 
  private:
@@ -53,6 +59,8 @@ class JsonValue {
   bool is_integer_ = false;
   double number_ = 0;
   int64_t integer_ = 0;
+  size_t line_ = 0;
+  size_t column_ = 0;
   std::string string_;
   std::vector<JsonValue> items_;
   std::vector<Member> members_;
@@ -82,4 +90,4 @@ Result<JsonValue> parse_json(std::string_view text, const JsonParseOptions& opti
 // Whether text is one valid JSON document (same rules as parse_json).
 bool is_valid_json(std::string_view text, const JsonParseOptions& options = {});
 
-}  // namespace emoe::db
+}  // namespace emoe
