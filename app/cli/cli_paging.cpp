@@ -13,7 +13,7 @@ void declare_paging_options(CommandSpec& spec) {
 }
 
 Result<uint64_t> parse_budget(const std::string& text, const experts::ExpertStore& store) {
-  // One grammar for live runs and replays (core/experts/cache_model.h).
+  // One grammar for live runs, replays and experiments (core/experts/budget_text.h).
   return experts::parse_budget_text(text, experts::CacheShape::from_store(store));
 }
 
@@ -34,7 +34,7 @@ Result<PagingSetup> paging_setup(const ParsedArgs& args, const model::Model& mod
   if (!model.config().is_moe()) return args.error("--budget needs a model with experts");
   p.store = std::make_unique<experts::ExpertStore>(model.config(), model.weights());
   auto budget = parse_budget(*args.get_string("budget"), *p.store);
-  if (!budget.ok()) return args.error(budget.status().message());
+  if (!budget.ok()) return args.error("--budget: " + budget.status().message());
   experts::ExpertCacheOptions o;
   o.budget_bytes = *budget;
   o.policy = *policy == "lfu" ? experts::EvictionPolicy::Lfu : experts::EvictionPolicy::Lru;

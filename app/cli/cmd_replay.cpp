@@ -147,7 +147,7 @@ Status run_replay(const ParsedArgs& args) {
   o.policy = policy == "lfu" ? experts::EvictionPolicy::Lfu : experts::EvictionPolicy::Lru;
   if (args.has("budget")) {
     auto b = experts::parse_budget_text(*args.get_string("budget"), shape);
-    if (!b.ok()) return args.error(b.status().message());
+    if (!b.ok()) return args.error("--budget: " + b.status().message());
     o.budget_bytes = *b;
   } else if (info.budget_bytes) {
     o.budget_bytes = *info.budget_bytes;

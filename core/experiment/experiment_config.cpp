@@ -13,6 +13,7 @@
 
 #include "core/common/json_reader.h"
 #include "core/common/json_writer.h"
+#include "core/experts/budget_text.h"
 #include "core/predict/predictor.h"
 
 namespace emoe::experiment {
@@ -24,7 +25,6 @@ constexpr uint64_t kMaxConfigBytes = uint64_t{16} << 20;
 constexpr int64_t kMaxInt32 = std::numeric_limits<int32_t>::max();
 constexpr int64_t kMaxInt64 = std::numeric_limits<int64_t>::max();
 constexpr int64_t kMaxCount = int64_t{1} << 40;  // token and byte counts: far past any real run
-constexpr double kMaxBudgetBytes = 1e18;         // the CLI grammar's own ceiling
 
 std::string number_text(double v) {
   char buf[32];
@@ -91,54 +91,13 @@ std::string item_path(const std::string& path, size_t i) {
   return path + "[" + std::to_string(i) + "]";
 }
 
-// The budget grammar of experts::parse_budget_text (bytes, K/M/G with optional "iB", "%",
-// "e"), checked for syntax only: what a percentage or an expert count means in bytes depends
-// on the model, which is not loaded yet. Returns the problem, empty when the text is valid;
-// *bytes gets the byte count of the plain byte forms (negative for "%" and "e").
+// The budget grammar (core/experts/budget_text.h), checked for syntax only: what a percentage
+// or an expert count means in bytes depends on the model, which is not loaded yet. Returns the
+// problem, empty when the text is valid; *bytes gets the byte count of the plain byte forms.
 std::string check_budget_text(const std::string& text, bool bytes_only, double* bytes) {
-  const std::string expected =
-      bytes_only ? "expected bytes (1073741824, 512K, 512M, 1.5G)"
-                 : "expected a budget: bytes (1073741824, 512K, 512M, 1.5G), a percentage of all "
-                   "expert bytes (25%) or experts per MoE layer (4e)";
-  const std::string bad = expected + ", got " + quote_text(text);
-  size_t i = 0;
-  while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) ++i;
-  if (i == 0) return bad;
-  bool fraction = false;
-  if (i < text.size() && text[i] == '.') {
-    fraction = true;
-    const size_t start = ++i;
-    while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) ++i;
-    if (i == start) return bad;
-  }
-  double v = 0;
-  // The digits alone: from_chars is locale-independent and never reads a suffix as exponent.
-  const auto r = std::from_chars(text.data(), text.data() + i, v);
-  if (r.ec != std::errc() || !std::isfinite(v)) return bad;
-  const std::string suffix = text.substr(i);
-  if (!bytes_only && suffix == "%") {
-    if (!(v > 0 && v <= 100)) return "a percentage must be > 0 and <= 100, got " + quote_text(text);
-    if (bytes) *bytes = -1;
-    return {};
-  }
-  if (!bytes_only && suffix == "e") {
-    if (fraction || v < 1)
-      return "experts per layer must be a whole number >= 1, got " + quote_text(text);
-    if (bytes) *bytes = -1;
-    return {};
-  }
-  static const std::pair<const char*, double> kUnits[] = {
-      {"", 1},          {"B", 1},           {"K", 1024.0},       {"KiB", 1024.0},
-      {"M", 1048576.0}, {"MiB", 1048576.0}, {"G", 1073741824.0}, {"GiB", 1073741824.0}};
-  double scale = 0;
-  for (const auto& [unit, size] : kUnits) {
-    if (suffix == unit) scale = size;
-  }
-  if (scale == 0) return bad;
-  const double b = v * scale;
-  if (b > kMaxBudgetBytes) return "more than 10^18 bytes: " + quote_text(text);
-  if (!bytes_only && b < 1) return "a budget of 0 bytes holds no experts: " + quote_text(text);
-  if (bytes) *bytes = b;
+  auto spec = experts::parse_budget_syntax(text, bytes_only);
+  if (!spec.ok()) return spec.status().message();
+  if (bytes) *bytes = spec->unit == experts::BudgetText::Unit::Bytes ? spec->value : -1.0;
   return {};
 }
 
@@ -353,6 +312,7 @@ Status ConfigReader::read_workload(const JsonValue& v, ExperimentConfig& c) cons
                  {"task_weights", [&](const JsonValue& x,
                                       const std::string& p) { return read_task_weights(x, p, w); }},
                  {"max_new_tokens_cap", integer_into(0, kMaxInt32, w.max_new_tokens_cap)},
+                 {"max_new_tokens_scale", number_into(0, false, w.max_new_tokens_scale)},
                  {"slo_scale", number_into(0, false, w.slo_scale)}});
 }
 
@@ -565,6 +525,7 @@ std::string experiment_config_to_json(const ExperimentConfig& config) {
                      {"seed", int_text(w.seed)},
                      {"task_weights", weights + "}"},
                      {"max_new_tokens_cap", int_text(w.max_new_tokens_cap)},
+                     {"max_new_tokens_scale", num(w.max_new_tokens_scale)},
                      {"slo_scale", num(w.slo_scale)}},
                     2);
   const auto routing_name = [](engine::RoutingMode m) {

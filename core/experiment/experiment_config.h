@@ -30,6 +30,10 @@ struct WorkloadSpec {
   std::array<double, sched::kTaskCount> task_weights = {1, 1, 1, 1, 1};
   // Every request's max_new_tokens is cut to this when > 0 (keeps demo experiments short).
   int32_t max_new_tokens_cap = 0;
+  // Multiplies every request's max_new_tokens (rounded, at least 1) before the cap: shorter
+  // runs that keep the tasks' output-length order (the paper's Fig. 4), which SJF and eMoE's
+  // G_i rely on; a cap alone makes every task equally long.
+  double max_new_tokens_scale = 1.0;
   // Multiplies every request's SLOs (ttft and e2e); 1: as generated / as in the file.
   double slo_scale = 1.0;
 };

@@ -92,36 +92,20 @@ uint64_t CacheShape::minimum_budget() const {
 }
 
 Result<uint64_t> parse_budget_text(const std::string& text, const CacheShape& shape) {
-  const auto bad = [&] {
-    return invalid_argument(
-        "--budget expects bytes (e.g. 512M), a percentage (25%) or experts per layer (4e), got '" +
-        text + "'");
-  };
-  if (text.empty()) return bad();
-  char* end = nullptr;
-  const double v = std::strtod(text.c_str(), &end);
-  if (end == text.c_str() || !std::isfinite(v) || v < 0) return bad();
-  const std::string suffix(end);
-  double bytes = 0;
-  if (suffix.empty() || suffix == "B") {
-    bytes = v;
-  } else if (suffix == "K" || suffix == "KiB") {
-    bytes = v * 1024.0;
-  } else if (suffix == "M" || suffix == "MiB") {
-    bytes = v * 1024.0 * 1024.0;
-  } else if (suffix == "G" || suffix == "GiB") {
-    bytes = v * 1024.0 * 1024.0 * 1024.0;
-  } else if (suffix == "%") {
-    if (v > 100) return bad();
-    bytes = static_cast<double>(shape.total_bytes()) * v / 100.0;
-  } else if (suffix == "e") {
-    if (v != std::floor(v) || v > shape.n_expert) return bad();
+  auto spec = parse_budget_syntax(text);
+  if (!spec.ok()) return spec.status();
+  double bytes = spec->value;
+  if (spec->unit == BudgetText::Unit::Percent) {
+    bytes = static_cast<double>(shape.total_bytes()) * spec->value / 100.0;
+  } else if (spec->unit == BudgetText::Unit::ExpertsPerLayer) {
+    if (spec->value > shape.n_expert) {
+      return invalid_argument("\"" + text + "\": the model has " + std::to_string(shape.n_expert) +
+                              " experts per layer");
+    }
     // As the CLI: slots of every block, dense ones included.
-    bytes = v * static_cast<double>(shape.slot_bytes()) * static_cast<double>(shape.n_layer);
-  } else {
-    return bad();
+    bytes =
+        spec->value * static_cast<double>(shape.slot_bytes()) * static_cast<double>(shape.n_layer);
   }
-  if (bytes > 1e18) return bad();
   return static_cast<uint64_t>(bytes);
 }
 

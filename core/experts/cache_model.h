@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "core/common/status.h"
+#include "core/experts/budget_text.h"
 #include "core/experts/expert_cache.h"
 
 namespace emoe::experts {
@@ -47,8 +48,8 @@ struct CacheShape {
   uint64_t minimum_budget() const;
 };
 
-// "1073741824", "512M", "1.5G" (binary units), "25%" of all expert bytes, or "4e" experts per
-// layer: the CLI's --budget arithmetic (app/cli/cli_paging.cpp), on a CacheShape.
+// A budget in the grammar of budget_text.h ("512M", "25%", "4e") in bytes on a CacheShape: the
+// CLI's --budget arithmetic (app/cli/cli_paging.cpp), experiments and the replayer.
 Result<uint64_t> parse_budget_text(const std::string& text, const CacheShape& shape);
 
 struct CacheModelOptions {

@@ -47,6 +47,7 @@ std::string difference(const ExperimentConfig& a, const ExperimentConfig& b) {
       {"workload.task_weights", wa.task_weights == wb.task_weights},
       {"workload.max_new_tokens_cap", wa.max_new_tokens_cap == wb.max_new_tokens_cap},
       {"workload.slo_scale", wa.slo_scale == wb.slo_scale},
+      {"workload.max_new_tokens_scale", wa.max_new_tokens_scale == wb.max_new_tokens_scale},
       {"budgets", a.budgets == b.budgets},
       {"predictors", a.predictors == b.predictors},
       {"intervals", a.intervals == b.intervals},
@@ -180,6 +181,7 @@ class TestExperimentConfig : public QObject {
     c.workload.task_weights = {0.1, 1.0 / 3.0, 0, 7, 1e-7};
     c.workload.max_new_tokens_cap = 5;
     c.workload.slo_scale = 0.7;
+    c.workload.max_new_tokens_scale = 0.25;
     c.budgets = {"100%", "0.5G", "3e"};
     c.predictors = {"random", "none"};
     c.intervals = {7, 3};
@@ -209,7 +211,7 @@ class TestExperimentConfig : public QObject {
     auto doc = parse_json(json);
     QVERIFY(doc.ok());
     QCOMPARE(doc->members().size(), size_t{9});
-    QCOMPARE(doc->find("workload")->members().size(), size_t{6});
+    QCOMPARE(doc->find("workload")->members().size(), size_t{7});
     QCOMPARE(doc->find("workload")->find("task_weights")->members().size(), size_t{5});
     QCOMPARE(doc->find("matrix")->members().size(), size_t{7});
     QCOMPARE(doc->find("serving")->members().size(), size_t{8});
@@ -366,6 +368,8 @@ class TestExperimentConfig : public QObject {
         "workload.max_new_tokens_cap", "must be between 0 and");
     row("slo scale 0", lines({"{\"workload\": {", "\"slo_scale\": 0}}"}), 2, "workload.slo_scale",
         "must be > 0, got 0");
+    row("output scale negative", lines({"{\"workload\": {", "\"max_new_tokens_scale\": -0.5}}"}), 2,
+        "workload.max_new_tokens_scale", "must be > 0");
     // Serving.
     row("max_sequences 0", lines({"{\"serving\": {", "\"max_sequences\": 0}}"}), 2,
         "serving.max_sequences", "between 1 and 4096");
@@ -511,13 +515,17 @@ class TestExperimentConfig : public QObject {
     QVERIFY2(demo.ok(), demo.status().message().c_str());
     QCOMPARE(demo->model, std::string("demo"));
     QVERIFY(demo->workload.file.empty());
-    QCOMPARE(demo->workload.requests, int64_t{30});
-    QCOMPARE(demo->workload.max_new_tokens_cap, 12);
+    QCOMPARE(demo->workload.requests, int64_t{40});
+    QCOMPARE(demo->workload.max_new_tokens_cap, 0);
+    QCOMPARE(demo->workload.max_new_tokens_scale, 0.1);
+    QCOMPARE(demo->workload.slo_scale, 0.4);
+    QCOMPARE(demo->serving.cost.step_ms, 2.0);
+    QCOMPARE(demo->serving.cost.token_ms, 0.5);
     QCOMPARE(demo->budgets, (std::vector<std::string>{"100%", "60%"}));
     QCOMPARE(demo->predictors, std::vector<std::string>{"emoe-a"});
     QCOMPARE(demo->intervals, std::vector<int32_t>{40});
     QCOMPARE(demo->schedulers, (std::vector<std::string>{"emoe", "fcfs", "sjf"}));
-    QCOMPARE(demo->arrival_rates, (std::vector<double>{1, 4, 16}));
+    QCOMPARE(demo->arrival_rates, (std::vector<double>{10, 20, 40}));
     QVERIFY(demo->routing == std::vector<RoutingMode>{RoutingMode::Fallback});
     QCOMPARE(demo->seeds, std::vector<uint64_t>{1});
     QVERIFY(demo->serving.clock == sched::ClockKind::Virtual);
