@@ -45,6 +45,18 @@ void print_text(const gguf::GgufFile& f, const model::Model* m, const Status& lo
         (long long)c.n_head, (long long)c.n_head_kv, (long long)c.n_embd_head, (long long)c.n_rot,
         (long long)c.n_ff, (long long)c.n_ff_exp, (long long)c.n_expert, (long long)c.n_expert_used,
         c.rope_freq_base, c.rms_eps);
+    // The architecture's semantics, as the engine will run them (core/model/architecture.h).
+    std::printf("semantics:   rope %s, top-k weights %s, q/k norm %s",
+                c.rope_mode == kernels::RopeMode::Neox ? "neox" : "norm",
+                c.expert_weights_norm ? "renormalised" : "as softmax gives them",
+                c.qk_norm == model::QkNorm::PerHead ? "per head"
+                : c.qk_norm == model::QkNorm::Whole ? "whole projection"
+                                                    : "none");
+    if (c.has_shared_expert()) {
+      std::printf(", shared expert n_ff_shexp %lld (sigmoid-gated, dense)",
+                  static_cast<long long>(c.n_ff_shexp));
+    }
+    std::printf("\n");
     std::printf("tokenizer:   %s (pre %s), %d tokens, bos %d, eos %d, unk %d, add_bos %s\n",
                 voc.model.c_str(), voc.pre.c_str(), voc.size(), voc.bos, voc.eos, voc.unk,
                 voc.add_bos ? "yes" : "no");
@@ -130,12 +142,12 @@ Result<experts::MemoryPlan> memory_breakdown(const ParsedArgs& args, const model
   experts::MemoryPlanOptions o;
   if (args.has("budget")) {
     auto b = parse_budget(*args.get_string("budget"), store);
-    if (!b.ok()) return args.error(b.status().message());
+    if (!b.ok()) return args.error("--budget: " + b.status().message());
     o.expert_budget = std::max<uint64_t>(*b, 1);
   }
   if (args.has("device-memory")) {
     auto d = parse_budget(*args.get_string("device-memory"), store);
-    if (!d.ok()) return args.error(d.status().message());
+    if (!d.ok()) return args.error("--device-memory: " + d.status().message());
     o.device_bytes = *d;
   }
   auto kv = args.get_choice("kv-type", {"f32", "f16"});

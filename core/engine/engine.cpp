@@ -29,6 +29,7 @@ struct Engine::Impl {
 
   Status validate(std::span<const BatchToken> batch) const;
   Status run_layer(int32_t il, std::span<const BatchToken> batch);
+  void attention_inputs(const model::LayerWeights& lw, int64_t n);
   void dense_ffn(const model::LayerWeights& lw, int64_t n);
   uint64_t scratch_bytes() const;
 
@@ -50,7 +51,8 @@ uint64_t Engine::Impl::scratch_bytes() const {
   }
   for (const auto* buf :
        {&moe_ws.logits, &moe_ws.probs, &moe_ws.w_raw, &moe_ws.w, &moe_ws.used_w, &moe_ws.slot_out,
-        &moe_ws.xs, &moe_ws.gate, &moe_ws.up, &moe_ws.h, &moe_ws.down}) {
+        &moe_ws.xs, &moe_ws.gate, &moe_ws.up, &moe_ws.h, &moe_ws.down, &moe_ws.sh_logit,
+        &moe_ws.sh_gate, &moe_ws.sh_up, &moe_ws.sh_h, &moe_ws.sh_out}) {
     floats += buf->capacity();
   }
   return floats * sizeof(float);
@@ -93,6 +95,40 @@ void Engine::Impl::dense_ffn(const model::LayerWeights& lw, int64_t n) {
   kernels::matmul(lw.ffn_down, h.data(), n, ff, ffn_out.data(), d, &pool);
 }
 
+// What some architectures apply between the Q/K/V projections and RoPE: biases (qwen2moe),
+// RMSNorm of Q and K per head (qwen3moe) or over the whole projection (olmoe). The weights
+// decide: a layer without biases or norms passes through unchanged (llama).
+void Engine::Impl::attention_inputs(const model::LayerWeights& lw, int64_t n) {
+  const int64_t hd = config.n_embd_head;
+  const int64_t n_q = config.n_head * hd;
+  const int64_t n_kv = config.n_embd_kv();
+  const float eps = config.rms_eps;
+  for (int64_t t = 0; t < n; ++t) {
+    float* qt = q.data() + t * n_q;
+    float* kt = k.data() + t * n_kv;
+    float* vt = v.data() + t * n_kv;
+    if (!lw.bq.empty()) kernels::add(qt, lw.bq.data(), n_q, qt);
+    if (!lw.bk.empty()) kernels::add(kt, lw.bk.data(), n_kv, kt);
+    if (!lw.bv.empty()) kernels::add(vt, lw.bv.data(), n_kv, vt);
+    switch (config.qk_norm) {
+      case model::QkNorm::None:
+        break;
+      case model::QkNorm::PerHead:
+        for (int64_t h = 0; h < config.n_head; ++h) {
+          kernels::rms_norm(qt + h * hd, lw.attn_q_norm.data(), eps, hd, qt + h * hd);
+        }
+        for (int64_t h = 0; h < config.n_head_kv; ++h) {
+          kernels::rms_norm(kt + h * hd, lw.attn_k_norm.data(), eps, hd, kt + h * hd);
+        }
+        break;
+      case model::QkNorm::Whole:
+        kernels::rms_norm(qt, lw.attn_q_norm.data(), eps, n_q, qt);
+        kernels::rms_norm(kt, lw.attn_k_norm.data(), eps, n_kv, kt);
+        break;
+    }
+  }
+}
+
 Status Engine::Impl::run_layer(int32_t il, std::span<const BatchToken> batch) {
   const model::LayerWeights& lw = model.weights().layers[static_cast<size_t>(il)];
   const int64_t n = static_cast<int64_t>(batch.size());
@@ -107,6 +143,7 @@ Status Engine::Impl::run_layer(int32_t il, std::span<const BatchToken> batch) {
   kernels::matmul(lw.wq, cur.data(), n, d, q.data(), n_q, &pool);
   kernels::matmul(lw.wk, cur.data(), n, d, k.data(), n_kv, &pool);
   kernels::matmul(lw.wv, cur.data(), n, d, v.data(), n_kv, &pool);
+  attention_inputs(lw, n);
   for (int64_t t = 0; t < n; ++t) {
     const BatchToken& bt = batch[static_cast<size_t>(t)];
     kernels::rope(q.data() + t * n_q, config.n_head, hd, config.n_rot, bt.pos,

@@ -1,6 +1,7 @@
 #include "core/engine/moe_layer.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <numeric>
 #include <string>
@@ -50,6 +51,35 @@ int64_t choose_resident(const float* probs, int64_t n_exp, int64_t k, const uint
   for (int64_t i = 0; i < n_used; ++i) used_w[i] = used_w[i] / sum * topk_weight_sum;
   for (int64_t i = n_used; i < k; ++i) used[i] = -1;
   return n_used;
+}
+
+// Qwen2-MoE's shared expert, added to `out` after the routed sum as llama.cpp adds
+// ffn_shexp_out to moe_out: out += sigmoid(gate_inp . x) * down(silu(gate x) * up x).
+void add_shared_expert(const model::ModelConfig& c, const model::LayerWeights& lw, const float* x,
+                       int64_t n, float* out, kernels::ThreadPool* pool, MoeWorkspace& ws) {
+  const int64_t d = c.n_embd;
+  const int64_t ff = c.n_ff_shexp;
+  ws.sh_logit.resize(static_cast<size_t>(n));
+  ws.sh_gate.resize(static_cast<size_t>(n * ff));
+  ws.sh_up.resize(ws.sh_gate.size());
+  ws.sh_h.resize(ws.sh_gate.size());
+  ws.sh_out.resize(static_cast<size_t>(n * d));
+  // The gate vector is a one-row F32 matrix, the product ggml computes for it.
+  const kernels::MatrixView gate_inp{kernels::TensorType::F32, 1, d, static_cast<size_t>(d) * 4,
+                                     lw.shexp_gate_inp.data()};
+  kernels::matmul(gate_inp, x, n, d, ws.sh_logit.data(), 1, pool);
+  kernels::matmul(lw.ffn_gate_shexp, x, n, d, ws.sh_gate.data(), ff, pool);
+  kernels::matmul(lw.ffn_up_shexp, x, n, d, ws.sh_up.data(), ff, pool);
+  kernels::silu_mul(ws.sh_gate.data(), ws.sh_up.data(), n * ff, ws.sh_h.data());
+  kernels::matmul(lw.ffn_down_shexp, ws.sh_h.data(), n, ff, ws.sh_out.data(), d, pool);
+  for (int64_t t = 0; t < n; ++t) {
+    // llama.cpp forms the sigmoid as silu(g) / g, which is NaN at g = 0; the plain logistic
+    // function agrees with it everywhere else.
+    const float g = 1.0f / (1.0f + std::exp(-ws.sh_logit[static_cast<size_t>(t)]));
+    const float* src = ws.sh_out.data() + t * d;
+    float* dst = out + t * d;
+    for (int64_t j = 0; j < d; ++j) dst[j] += src[j] * g;
+  }
 }
 
 }  // namespace
@@ -199,6 +229,7 @@ Status moe_forward(const model::ModelConfig& c, const model::LayerWeights& lw, i
     std::memcpy(o, ws.slot_out.data() + t * k * d, static_cast<size_t>(d) * 4);
     for (int64_t j = 1; j < k; ++j) kernels::add(o, ws.slot_out.data() + (t * k + j) * d, d, o);
   }
+  if (c.has_shared_expert()) add_shared_expert(c, lw, x, n, out, pool, ws);
   return Status::ok();
 }
 

@@ -44,11 +44,15 @@ struct MoeWorkspace {
   std::vector<float> slot_out;    // [n_tokens][k][n_embd], expert output times its weight
   std::vector<float> xs, gate, up, h, down;  // one expert's gathered group
   std::vector<std::vector<int32_t>> groups;  // per expert: indices t * k + slot
+  // Shared expert: gate logit [n_tokens], FFN [n_tokens][n_ff_shexp], output [n_tokens][n_embd]
+  std::vector<float> sh_logit, sh_gate, sh_up, sh_h, sh_out;
 };
 
 // x: [batch.size()][n_embd] (after ffn_norm); out: [batch.size()][n_embd], overwritten with
-// the block's output (before the residual add). Routing is reported to each observer. Fails
-// only when the device tier cannot make room for an expert that exact routing needs.
+// the block's output (before the residual add): the routed experts' weighted sum, plus the
+// gated shared expert when the model has one (dense weights, never paged). Routing is reported
+// to each observer. Fails only when the device tier cannot make room for an expert that exact
+// routing needs.
 Status moe_forward(const model::ModelConfig& config, const model::LayerWeights& weights,
                    int32_t layer, std::span<const BatchToken> batch, const float* x, float* out,
                    kernels::ThreadPool* pool, std::span<ForwardObserver* const> observers,

@@ -20,7 +20,7 @@ std::string mib(uint64_t bytes) {
 uint64_t scratch_floats_per_token(const model::ModelConfig& c) {
   const uint64_t n_q = static_cast<uint64_t>(c.n_head * c.n_embd_head);
   const uint64_t n_kv = static_cast<uint64_t>(c.n_embd_kv());
-  const uint64_t ff = static_cast<uint64_t>(std::max(c.n_ff, c.n_ff_exp));
+  const uint64_t ff = static_cast<uint64_t>(std::max({c.n_ff, c.n_ff_exp, c.n_ff_shexp}));
   const uint64_t k = static_cast<uint64_t>(std::max<int64_t>(c.n_expert_used, 1));
   const uint64_t e = static_cast<uint64_t>(c.n_expert);
   return 3 * static_cast<uint64_t>(c.n_embd) + 2 * n_q + 2 * n_kv + 3 * ff +

@@ -11,6 +11,7 @@
 
 #include "core/gguf/gguf_value.h"
 #include "core/gguf/gguf_writer.h"
+#include "core/model/architecture.h"
 #include "core/tokenizer/vocab.h"
 #include "core/tokenizer/vocab_builder.h"
 #include "kernels/cpu/quantize.h"
@@ -44,27 +45,71 @@ struct TensorPlan {
   }
 };
 
+// Validated specs name a supported architecture; llama stands in for anything else so the
+// helpers below never see a null pointer.
+const ArchTraits& traits_of(const SyntheticModelSpec& s) {
+  const ArchTraits* a = find_architecture(s.arch);
+  return a ? *a : *find_architecture("llama");
+}
+
+int64_t head_dim_of(const SyntheticModelSpec& s) {
+  return s.head_dim > 0 ? s.head_dim : s.n_embd / s.n_head;
+}
+
+// {arch}.feed_forward_length as the real models of the architecture write it: the expert width
+// times top-k where llama.cpp derives the expert width that way (Qwen1.5-MoE: 1408 x 4 = 5632,
+// Qwen3-30B-A3B: 768 x 8 = 6144).
+int64_t ff_key_value(const SyntheticModelSpec& s) {
+  return traits_of(s).expert_width == ExpertWidth::ExpertKeyOrFfPerUsed
+             ? s.n_ff * std::max<int64_t>(s.n_expert_used, 1)
+             : s.n_ff;
+}
+
+int64_t shexp_width(const SyntheticModelSpec& s) {
+  if (!traits_of(s).shared_expert) return 0;
+  return s.n_ff_shexp > 0 ? s.n_ff_shexp : ff_key_value(s);
+}
+
 std::vector<TensorPlan> plan_tensors(const SyntheticModelSpec& s) {
-  const int64_t head_dim = s.n_embd / s.n_head;
+  const ArchTraits& a = traits_of(s);
+  const int64_t head_dim = head_dim_of(s);
+  const int64_t n_q = head_dim * s.n_head;
   const int64_t n_embd_kv = head_dim * s.n_head_kv;
+  const int64_t ff_sh = shexp_width(s);
   const double in_embd = 1.0 / std::sqrt(static_cast<double>(s.n_embd));
   const double in_ff = 1.0 / std::sqrt(static_cast<double>(s.n_ff));
   const TensorType w = s.weight_type, f32 = TensorType::F32;
+  const bool bias = a.qkv_bias == Need::Required;
   std::vector<TensorPlan> t;
   t.push_back({"token_embd.weight", s.embd_type, {s.n_embd, s.n_vocab}, 0.0, 1.0});
   for (int64_t l = 0; l < s.n_layer; ++l) {
     const std::string p = "blk." + std::to_string(l) + ".";
     t.push_back({p + "attn_norm.weight", f32, {s.n_embd}, 1.0, 0.1});
-    t.push_back({p + "attn_q.weight", w, {s.n_embd, s.n_embd}, 0.0, in_embd});
+    t.push_back({p + "attn_q.weight", w, {s.n_embd, n_q}, 0.0, in_embd});
+    if (bias) t.push_back({p + "attn_q.bias", f32, {n_q}, 0.0, 0.5});
     t.push_back({p + "attn_k.weight", w, {s.n_embd, n_embd_kv}, 0.0, in_embd});
+    if (bias) t.push_back({p + "attn_k.bias", f32, {n_embd_kv}, 0.0, 0.5});
     t.push_back({p + "attn_v.weight", w, {s.n_embd, n_embd_kv}, 0.0, in_embd});
-    t.push_back({p + "attn_output.weight", w, {s.n_embd, s.n_embd}, 0.0, in_embd});
+    if (bias) t.push_back({p + "attn_v.bias", f32, {n_embd_kv}, 0.0, 0.5});
+    t.push_back({p + "attn_output.weight", w, {n_q, s.n_embd}, 0.0, in_embd});
+    if (a.qk_norm != QkNorm::None) {
+      const bool whole = a.qk_norm == QkNorm::Whole;
+      t.push_back({p + "attn_q_norm.weight", f32, {whole ? n_q : head_dim}, 1.0, 0.1});
+      t.push_back({p + "attn_k_norm.weight", f32, {whole ? n_embd_kv : head_dim}, 1.0, 0.1});
+    }
     t.push_back({p + "ffn_norm.weight", f32, {s.n_embd}, 1.0, 0.1});
     if (s.n_expert > 0) {
       t.push_back({p + "ffn_gate_inp.weight", f32, {s.n_embd, s.n_expert}, 0.0, 2.0 * in_embd});
       t.push_back({p + "ffn_gate_exps.weight", w, {s.n_embd, s.n_ff, s.n_expert}, 0.0, in_embd});
       t.push_back({p + "ffn_up_exps.weight", w, {s.n_embd, s.n_ff, s.n_expert}, 0.0, in_embd});
       t.push_back({p + "ffn_down_exps.weight", w, {s.n_ff, s.n_embd, s.n_expert}, 0.0, in_ff});
+      if (ff_sh > 0) {
+        const double in_sh = 1.0 / std::sqrt(static_cast<double>(ff_sh));
+        t.push_back({p + "ffn_gate_inp_shexp.weight", f32, {s.n_embd}, 0.0, 2.0 * in_embd});
+        t.push_back({p + "ffn_gate_shexp.weight", w, {s.n_embd, ff_sh}, 0.0, in_embd});
+        t.push_back({p + "ffn_up_shexp.weight", w, {s.n_embd, ff_sh}, 0.0, in_embd});
+        t.push_back({p + "ffn_down_shexp.weight", w, {ff_sh, s.n_embd}, 0.0, in_sh});
+      }
     } else {
       t.push_back({p + "ffn_gate.weight", w, {s.n_embd, s.n_ff}, 0.0, in_embd});
       t.push_back({p + "ffn_up.weight", w, {s.n_embd, s.n_ff}, 0.0, in_embd});
@@ -212,35 +257,47 @@ void set_vocab(gguf::GgufWriter& w, const tokenizer::Vocab& v) {
 
 void set_hparams(gguf::GgufWriter& w, const SyntheticModelSpec& s) {
   using gguf::Value;
-  const int64_t n_rot = s.n_rot > 0 ? s.n_rot : s.n_embd / s.n_head;
+  const ArchTraits& a = traits_of(s);
+  const int64_t head_dim = head_dim_of(s);
+  const int64_t n_rot = s.n_rot > 0 ? s.n_rot : head_dim;
   std::string name = s.name;
   if (name.empty()) {
-    name = "emoe-synthetic-" + std::to_string(s.n_layer) + "L-" + std::to_string(s.n_embd) + "d-" +
+    name = "emoe-synthetic-" + (s.arch == "llama" ? std::string() : s.arch + "-") +
+           std::to_string(s.n_layer) + "L-" + std::to_string(s.n_embd) + "d-" +
            (s.n_expert > 0 ? std::to_string(s.n_expert) + "x" + std::to_string(s.n_expert_used)
                            : std::string("dense")) +
            "-seed" + std::to_string(s.seed);
   }
   auto u32 = [](int64_t v) { return Value::u32(static_cast<uint32_t>(v)); };
-  w.set("general.architecture", Value::string("llama"));
+  const std::string p = s.arch + ".";
+  w.set("general.architecture", Value::string(s.arch));
   w.set("general.name", Value::string(name));
   w.set("general.alignment", Value::u32(static_cast<uint32_t>(kAlignment)));
   w.set("general.file_type", Value::u32(file_type_for(s.weight_type)));
   if (is_quantized(s.weight_type) || is_quantized(s.embd_type) || is_quantized(s.output_type))
     w.set("general.quantization_version", Value::u32(2));
-  w.set("llama.context_length", u32(s.n_ctx));
-  w.set("llama.embedding_length", u32(s.n_embd));
-  w.set("llama.block_count", u32(s.n_layer));
-  w.set("llama.feed_forward_length", u32(s.n_ff));
-  w.set("llama.rope.dimension_count", u32(n_rot));
-  w.set("llama.rope.freq_base", Value::f32(s.rope_freq_base));
-  w.set("llama.attention.head_count", u32(s.n_head));
-  w.set("llama.attention.head_count_kv", u32(s.n_head_kv));
-  w.set("llama.attention.layer_norm_rms_epsilon", Value::f32(s.rms_eps));
-  if (s.n_expert > 0) {
-    w.set("llama.expert_count", u32(s.n_expert));
-    w.set("llama.expert_used_count", u32(s.n_expert_used));
+  w.set(p + "context_length", u32(s.n_ctx));
+  w.set(p + "embedding_length", u32(s.n_embd));
+  w.set(p + "block_count", u32(s.n_layer));
+  w.set(p + "feed_forward_length", u32(ff_key_value(s)));
+  w.set(p + "rope.dimension_count", u32(n_rot));
+  w.set(p + "rope.freq_base", Value::f32(s.rope_freq_base));
+  w.set(p + "attention.head_count", u32(s.n_head));
+  w.set(p + "attention.head_count_kv", u32(s.n_head_kv));
+  if (head_dim != s.n_embd / s.n_head) {
+    w.set(p + "attention.key_length", u32(head_dim));
+    w.set(p + "attention.value_length", u32(head_dim));
   }
-  w.set("llama.vocab_size", u32(s.n_vocab));
+  w.set(p + "attention.layer_norm_rms_epsilon", Value::f32(s.rms_eps));
+  if (s.n_expert > 0) {
+    w.set(p + "expert_count", u32(s.n_expert));
+    w.set(p + "expert_used_count", u32(s.n_expert_used));
+    if (a.expert_width == ExpertWidth::ExpertKeyOrFfPerUsed) {
+      w.set(p + "expert_feed_forward_length", u32(s.n_ff));
+    }
+    if (a.shared_expert) w.set(p + "expert_shared_feed_forward_length", u32(shexp_width(s)));
+  }
+  w.set(p + "vocab_size", u32(s.n_vocab));
 }
 
 // Generates and encodes one tensor, slab by slab. Returns false when progress cancelled.
@@ -283,9 +340,54 @@ bool generate_tensor(const TensorPlan& t, uint64_t seed, uint64_t first, int n_t
   return true;
 }
 
+// The rules an architecture adds to the generic ones (architecture.h), so a generated file
+// loads in llama.cpp as well as here.
+Status validate_arch_rules(const SyntheticModelSpec& s, const ArchTraits& a) {
+  if (a.moe_only && s.n_expert == 0) {
+    return invalid_argument("arch " + s.arch + " is a mixture-of-experts architecture: n_expert " +
+                            "must be at least 1");
+  }
+  const int64_t plain_head = s.n_embd / s.n_head;
+  if (s.head_dim != 0) {
+    EMOE_RETURN_IF_ERROR(check_range("head_dim", s.head_dim, 2, kMaxDim));
+    if (s.head_dim % 2 != 0) {
+      return invalid_argument("head_dim = " + std::to_string(s.head_dim) +
+                              " must be even (RoPE rotates pairs)");
+    }
+    if (!a.free_head_dim && s.head_dim != plain_head) {
+      return invalid_argument("arch " + s.arch + " needs head_dim = n_embd / n_head (" +
+                              std::to_string(plain_head) + "): llama.cpp shapes its attn_q " +
+                              "[n_embd, n_embd]");
+    }
+  }
+  const int64_t head_dim = s.head_dim > 0 ? s.head_dim : plain_head;
+  if (a.full_rotary && s.n_rot != 0 && s.n_rot != head_dim) {
+    return invalid_argument("arch " + s.arch + " rotates whole heads: n_rot must be 0 or the " +
+                            "head size " + std::to_string(head_dim));
+  }
+  if (s.n_ff_shexp != 0) {
+    if (!a.shared_expert) {
+      return invalid_argument("n_ff_shexp: arch " + s.arch + " has no shared expert");
+    }
+    EMOE_RETURN_IF_ERROR(check_range("n_ff_shexp", s.n_ff_shexp, 1, kMaxFf));
+  }
+  // llama.cpp's olmoe creates attn_k_norm [n_embd] and multiplies it into K, which is only
+  // n_head_kv * head size wide: grouped-query attention would not load there.
+  if (a.qk_norm == QkNorm::Whole && s.n_head_kv != s.n_head) {
+    return invalid_argument("arch " + s.arch + " needs n_head_kv = n_head (" +
+                            std::to_string(s.n_head) + "): llama.cpp sizes attn_k_norm n_embd");
+  }
+  return Status::ok();
+}
+
 }  // namespace
 
 Status validate_synthetic_spec(const SyntheticModelSpec& s) {
+  const ArchTraits* arch = find_architecture(s.arch);
+  if (!arch) {
+    return invalid_argument("arch '" + s.arch +
+                            "' is not supported (supported: " + supported_architectures() + ")");
+  }
   EMOE_RETURN_IF_ERROR(check_range("n_layer", s.n_layer, 1, kMaxLayers));
   EMOE_RETURN_IF_ERROR(check_range("n_embd", s.n_embd, 1, kMaxDim));
   EMOE_RETURN_IF_ERROR(check_range("n_head", s.n_head, 1, s.n_embd));
@@ -298,8 +400,12 @@ Status validate_synthetic_spec(const SyntheticModelSpec& s) {
     return invalid_argument("n_head_kv (" + std::to_string(s.n_head_kv) + ") must divide n_head (" +
                             std::to_string(s.n_head) + ")");
   }
-  const int64_t head_dim = s.n_embd / s.n_head;
+  const int64_t head_dim = s.head_dim > 0 ? s.head_dim : s.n_embd / s.n_head;
   if (s.n_rot == 0 && head_dim % 2 != 0) {
+    if (s.head_dim != 0) {
+      return invalid_argument("head_dim = " + std::to_string(head_dim) +
+                              " must be even (RoPE rotates pairs)");
+    }
     return invalid_argument("head dimension n_embd / n_head = " + std::to_string(head_dim) +
                             " is odd; RoPE rotates pairs, so set an even n_rot");
   }
@@ -326,8 +432,13 @@ Status validate_synthetic_spec(const SyntheticModelSpec& s) {
     return invalid_argument("rms_eps = " + std::to_string(s.rms_eps) + " must be in (0, 1)");
   }
   EMOE_RETURN_IF_ERROR(check_range("n_threads", s.n_threads, 0, 256));
+  EMOE_RETURN_IF_ERROR(validate_arch_rules(s, *arch));
   EMOE_RETURN_IF_ERROR(
-      check_type("weight_type", s.weight_type, {{"n_embd", s.n_embd}, {"n_ff", s.n_ff}}));
+      check_type("weight_type", s.weight_type,
+                 {{"n_embd", s.n_embd},
+                  {"n_ff", s.n_ff},
+                  {"n_head * head_dim", s.n_head * head_dim},
+                  {"the shared expert width", std::max<int64_t>(shexp_width(s), 0)}}));
   EMOE_RETURN_IF_ERROR(check_type("embd_type", s.embd_type, {{"n_embd", s.n_embd}}));
   EMOE_RETURN_IF_ERROR(check_type("output_type", s.output_type, {{"n_embd", s.n_embd}}));
   // Every bound above keeps this product far from overflow (< 2^63).

@@ -1,8 +1,10 @@
-// Generates synthetic Mixtral-style (general.architecture "llama") GGUF models with seeded
-// weights and the project's own vocabulary (tokenizer/vocab_builder.h): the engine behind
-// `emoe mkmodel`. The files load in this engine and in llama.cpp: every key llama.cpp's llama
-// loader reads is written with the GGUF type it expects, and the tensors are named, shaped and
-// ordered like the tiny-mixtral fixtures (tests/data/FIXTURES_README.md sections 2 and 6).
+// Generates synthetic MoE GGUF models with seeded weights and the project's own vocabulary
+// (tokenizer/vocab_builder.h): the engine behind `emoe mkmodel`. Architectures: Mixtral-style
+// "llama" (default), "qwen2moe", "qwen3moe" and "olmoe" (architecture.h). The files load in
+// this engine and in llama.cpp: every key llama.cpp's loader reads for the architecture is
+// written with the GGUF type it expects, and the tensors carry llama.cpp's names and shapes; a
+// llama file is named, shaped and ordered like the tiny-mixtral fixtures
+// (tests/data/FIXTURES_README.md sections 2 and 6).
 //
 // Weights are reproducible from the seed alone, with no std:: distribution involved (their
 // output is implementation-defined):
@@ -19,6 +21,13 @@
 // Distributions (fan-in scaling, as the fixtures): token_embd N(0, 1); norms 1 + 0.1 N(0, 1);
 // attn_q/k/v/output and ffn_gate/up(_exps) N(0, 1/sqrt(n_embd)); ffn_down(_exps)
 // N(0, 1/sqrt(n_ff)); router ffn_gate_inp N(0, 2/sqrt(n_embd)); output N(0, 2/sqrt(n_embd)).
+// Architecture extras: attn_q/k/v.bias N(0, 0.5) (qwen2moe); attn_q_norm/attn_k_norm
+// 1 + 0.1 N(0, 1) (qwen3moe per head, olmoe whole projection); shared expert (qwen2moe)
+// ffn_gate_inp_shexp N(0, 2/sqrt(n_embd)), ffn_gate/up_shexp N(0, 1/sqrt(n_embd)),
+// ffn_down_shexp N(0, 1/sqrt(n_ff_shexp)). Each layer's tensors are written in the order
+// attn_norm, attn_q(.bias), attn_k(.bias), attn_v(.bias), attn_output, attn_q_norm, attn_k_norm,
+// ffn_norm, ffn_gate_inp, ffn_gate/up/down_exps, ffn_gate_inp_shexp, ffn_gate/up/down_shexp.
+// Norms, biases and the gates are always F32 (llama-quantize also leaves them unquantized).
 // The stream is counter-based, so tensors are generated in parallel and the bytes do not
 // depend on the thread count.
 #pragma once
@@ -33,24 +42,30 @@
 namespace emoe::model {
 
 struct SyntheticModelSpec {
+  std::string arch = "llama";  // general.architecture: supported_architectures()
   int64_t n_layer = 4;
   int64_t n_embd = 128;
   int64_t n_head = 4;
   int64_t n_head_kv = 2;
-  int64_t n_ff = 256;         // FFN width of one expert, or of the dense FFN when n_expert = 0
+  int64_t n_ff = 256;  // FFN width of one expert, or of the dense FFN when n_expert = 0
+  // qwen2moe's shared expert width; 0: n_ff * n_expert_used (llama.cpp's fallback, and the
+  // ratio of Qwen1.5-MoE-A2.7B). Must be 0 for architectures without a shared expert.
+  int64_t n_ff_shexp = 0;
+  // Head size (attention.key_length = value_length); 0: n_embd / n_head. Other values only for
+  // architectures whose attn_q llama.cpp shapes [n_embd, n_head * head size] (llama, qwen3moe).
+  int64_t head_dim = 0;
   int64_t n_expert = 8;       // 0: a dense model (blk.L.ffn_gate/ffn_up/ffn_down)
   int64_t n_expert_used = 2;  // top-k; ignored when n_expert = 0
   int64_t n_vocab = 4096;     // tokenizer::kMinBuiltVocabSize .. kMaxBuiltVocabSize
   int64_t n_ctx = 2048;       // llama.context_length (tokens)
-  // RoPE dimensions; 0: the head dimension n_embd / n_head. llama.cpp's llama loader refuses
-  // any other value ("invalid n_rot"), so a partial rotary width loads only in this engine.
+  // RoPE dimensions; 0: the head size. llama.cpp's llama loader refuses any other value
+  // ("invalid n_rot"), so a partial rotary width loads only in this engine, and only for llama.
   int64_t n_rot = 0;
   float rope_freq_base = 10000.0f;
   float rms_eps = 1e-5f;
-  kernels::TensorType weight_type = kernels::TensorType::F32;  // attention, FFN and experts
+  kernels::TensorType weight_type = kernels::TensorType::F32;  // attention, FFNs, experts
   kernels::TensorType embd_type = kernels::TensorType::F32;    // token_embd
   kernels::TensorType output_type = kernels::TensorType::F32;  // output
-  // Norms and the router are always F32 (llama-quantize also leaves them unquantized).
   uint64_t seed = 1;
   std::string name;   // general.name; empty: a name made from the shape and seed
   int n_threads = 0;  // worker threads for generation; 0: the hardware's count (at most 16)

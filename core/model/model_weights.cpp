@@ -53,9 +53,10 @@ class Binder {
     return Status::ok();
   }
 
-  Status vector(const std::string& name, int64_t n, std::vector<float>* out) {
-    auto t = find(name, {n});
+  Status vector(const std::string& name, int64_t n, std::vector<float>* out, bool required = true) {
+    auto t = find(name, {n}, required);
     if (!t.ok()) return t.status();
+    if (!*t) return Status::ok();  // optional and absent: out stays empty
     out->resize(static_cast<size_t>(n));
     if (!kernels::dequantize_row((*t)->type, (*t)->data, out->data(), n)) {
       return unsupported("tensor '" + name + "': cannot dequantize its type");
@@ -100,7 +101,50 @@ uint64_t ModelWeights::bytes_per_expert(int64_t layer) const {
   return l.gate_exps.expert_stride + l.up_exps.expert_stride + l.down_exps.expert_stride;
 }
 
+namespace {
+
+// Biases, Q/K norms: the attention tensors some architectures add to llama's.
+Status bind_attention_extras(Binder& b, const ArchTraits& t, const ModelConfig& c,
+                             const std::string& p, LayerWeights& l) {
+  const int64_t n_q = c.n_head * c.n_embd_head;
+  const int64_t n_kv = c.n_embd_kv();
+  if (t.qkv_bias != Need::Unused) {
+    const bool req = t.qkv_bias == Need::Required;
+    EMOE_RETURN_IF_ERROR(b.vector(p + "attn_q.bias", n_q, &l.bq, req));
+    EMOE_RETURN_IF_ERROR(b.vector(p + "attn_k.bias", n_kv, &l.bk, req));
+    EMOE_RETURN_IF_ERROR(b.vector(p + "attn_v.bias", n_kv, &l.bv, req));
+  }
+  switch (c.qk_norm) {
+    case QkNorm::None:
+      break;
+    case QkNorm::PerHead:
+      EMOE_RETURN_IF_ERROR(b.vector(p + "attn_q_norm.weight", c.n_embd_head, &l.attn_q_norm));
+      EMOE_RETURN_IF_ERROR(b.vector(p + "attn_k_norm.weight", c.n_embd_head, &l.attn_k_norm));
+      break;
+    case QkNorm::Whole:
+      EMOE_RETURN_IF_ERROR(b.vector(p + "attn_q_norm.weight", n_q, &l.attn_q_norm));
+      EMOE_RETURN_IF_ERROR(b.vector(p + "attn_k_norm.weight", n_kv, &l.attn_k_norm));
+      break;
+  }
+  return Status::ok();
+}
+
+Status bind_shared_expert(Binder& b, const ModelConfig& c, const std::string& p, LayerWeights& l) {
+  const int64_t ff = c.n_ff_shexp;
+  EMOE_RETURN_IF_ERROR(b.vector(p + "ffn_gate_inp_shexp.weight", c.n_embd, &l.shexp_gate_inp));
+  EMOE_RETURN_IF_ERROR(b.matrix(p + "ffn_gate_shexp.weight", c.n_embd, ff, &l.ffn_gate_shexp));
+  EMOE_RETURN_IF_ERROR(b.matrix(p + "ffn_up_shexp.weight", c.n_embd, ff, &l.ffn_up_shexp));
+  return b.matrix(p + "ffn_down_shexp.weight", ff, c.n_embd, &l.ffn_down_shexp);
+}
+
+}  // namespace
+
 Result<ModelWeights> ModelWeights::bind(const gguf::GgufFile& f, const ModelConfig& c) {
+  const ArchTraits* traits = find_architecture(c.arch);
+  if (!traits) {
+    return unsupported("architecture '" + c.arch +
+                       "' is not supported (supported: " + supported_architectures() + ")");
+  }
   ModelWeights w;
   Binder b(f);
   const int64_t n_q = c.n_head * c.n_embd_head;
@@ -124,6 +168,7 @@ Result<ModelWeights> ModelWeights::bind(const gguf::GgufFile& f, const ModelConf
     EMOE_RETURN_IF_ERROR(b.matrix(p + "attn_k.weight", c.n_embd, n_kv, &l.wk));
     EMOE_RETURN_IF_ERROR(b.matrix(p + "attn_v.weight", c.n_embd, n_kv, &l.wv));
     EMOE_RETURN_IF_ERROR(b.matrix(p + "attn_output.weight", n_q, c.n_embd, &l.wo));
+    EMOE_RETURN_IF_ERROR(bind_attention_extras(b, *traits, c, p, l).with_context(c.arch));
     EMOE_RETURN_IF_ERROR(b.vector(p + "ffn_norm.weight", c.n_embd, &l.ffn_norm));
     if (c.layer_is_moe(il)) {
       if (f.find_tensor(p + "ffn_gate.0.weight")) {
@@ -141,6 +186,10 @@ Result<ModelWeights> ModelWeights::bind(const gguf::GgufFile& f, const ModelConf
           b.experts(p + "ffn_up_exps.weight", c.n_embd, c.n_ff_exp, c.n_expert, &l.up_exps));
       EMOE_RETURN_IF_ERROR(
           b.experts(p + "ffn_down_exps.weight", c.n_ff_exp, c.n_embd, c.n_expert, &l.down_exps));
+      if (c.has_shared_expert()) {
+        EMOE_RETURN_IF_ERROR(
+            bind_shared_expert(b, c, p, l).with_context(c.arch + " shared expert"));
+      }
     } else {
       EMOE_RETURN_IF_ERROR(b.matrix(p + "ffn_gate.weight", c.n_embd, c.n_ff, &l.ffn_gate));
       EMOE_RETURN_IF_ERROR(b.matrix(p + "ffn_up.weight", c.n_embd, c.n_ff, &l.ffn_up));
@@ -150,8 +199,11 @@ Result<ModelWeights> ModelWeights::bind(const gguf::GgufFile& f, const ModelConf
   EMOE_RETURN_IF_ERROR(b.vector("output_norm.weight", c.n_embd, &w.output_norm));
   if (f.find_tensor("output.weight")) {
     EMOE_RETURN_IF_ERROR(b.matrix("output.weight", c.n_embd, n_vocab, &w.output));
-  } else {
+  } else if (traits->output_optional) {
     w.output = w.token_embd;  // tied embeddings, as llama.cpp falls back to
+  } else {
+    return not_found("tensor 'output.weight' is missing (" + c.arch +
+                     " models have their own output matrix)");
   }
   w.dense_bytes = b.dense_bytes;
   w.expert_bytes = b.expert_bytes;

@@ -37,13 +37,28 @@ struct LayerWeights {
   kernels::MatrixView wk;        // [n_embd_kv][n_embd]
   kernels::MatrixView wv;        // [n_embd_kv][n_embd]
   kernels::MatrixView wo;        // [n_embd][n_head * n_embd_head]
-  std::vector<float> ffn_norm;   // [n_embd]
+  // Attention biases, empty when the file has none (ArchTraits::qkv_bias).
+  std::vector<float> bq;  // [n_head * n_embd_head]
+  std::vector<float> bk;  // [n_embd_kv]
+  std::vector<float> bv;  // [n_embd_kv]
+  // Q/K RMSNorm scales (ModelConfig::qk_norm), empty without: [n_embd_head] per head, or the
+  // whole projection's width [n_head * n_embd_head] / [n_embd_kv].
+  std::vector<float> attn_q_norm;
+  std::vector<float> attn_k_norm;
+  std::vector<float> ffn_norm;  // [n_embd]
 
   // MoE layers
   kernels::MatrixView router;  // ffn_gate_inp: [n_expert][n_embd]
   ExpertTensor gate_exps;      // per expert [n_ff_exp][n_embd]
   ExpertTensor up_exps;        // per expert [n_ff_exp][n_embd]
   ExpertTensor down_exps;      // per expert [n_embd][n_ff_exp]
+
+  // Shared expert (ModelConfig::has_shared_expert): dense weights every token uses, so they
+  // stay with the dense tier and never enter the expert store or cache.
+  std::vector<float> shexp_gate_inp;   // ffn_gate_inp_shexp: [n_embd], sigmoid gate logit
+  kernels::MatrixView ffn_gate_shexp;  // [n_ff_shexp][n_embd]
+  kernels::MatrixView ffn_up_shexp;    // [n_ff_shexp][n_embd]
+  kernels::MatrixView ffn_down_shexp;  // [n_embd][n_ff_shexp]
 
   // Dense layers
   kernels::MatrixView ffn_gate;  // [n_ff][n_embd]

@@ -1,8 +1,10 @@
-// An independent float64 forward pass of the llama / Mixtral architecture (FIXTURES_README.md
-// section 2), for checking the engine. It shares no code with core/engine or kernels/: weights
-// are read straight from the GGUF tensors and dequantized here (own half, Q8_0 and Q4_0
-// decoders), the hyperparameters are read from the metadata here, and attention is recomputed
-// over the whole sequence without a KV cache. Slow on purpose; meant for tiny models.
+// An independent float64 forward pass for checking the engine, of the architectures
+// llama / Mixtral (FIXTURES_README.md section 2), qwen2moe, qwen3moe and olmoe, each as
+// llama.cpp's graph for it computes (src/models/<arch>.cpp, build_moe_ffn in
+// src/llama-graph.cpp). It shares no code with core/ (model, engine) or kernels/: weights are
+// read straight from the GGUF tensors and dequantized here (reference_decode.h), the
+// hyperparameters and the per-architecture rules are read and written here, and attention is
+// recomputed over the whole sequence without a KV cache. Slow on purpose; meant for tiny models.
 #pragma once
 
 #include <cstdint>
@@ -13,6 +15,7 @@
 #include <vector>
 
 #include "core/common/status.h"
+#include "tests/support/reference_decode.h"
 
 namespace emoe::gguf {
 class GgufFile;
@@ -23,18 +26,21 @@ namespace emoe::test {
 struct RefHparams {
   std::string arch;
   int64_t n_vocab = 0, n_embd = 0, n_layer = 0, n_head = 0, n_head_kv = 0, head_dim = 0;
-  int64_t n_ff = 0;  // dense FFN width, or one expert's width
+  int64_t n_ff = 0;        // dense FFN width, or one expert's width
+  int64_t n_ff_shexp = 0;  // shared expert width (qwen2moe); 0: none
   int64_t n_expert = 0, n_expert_used = 0;
   int64_t n_rot = 0;  // rotated dimensions per head
   double rope_base = 10000.0, rope_scale = 1.0, rms_eps = 1e-5;
   bool rope_neox = false;    // pairs (i, i + n_rot/2) instead of (2i, 2i+1)
   bool norm_topk = true;     // renormalise the selected gate weights (Mixtral)
   bool tied_output = false;  // output.weight absent: token_embd is the output matrix
+  bool qkv_bias = false;     // attn_{q,k,v}.bias added after the projections
+  enum class QkNorm { None, PerHead, Whole } qk_norm = QkNorm::None;  // before RoPE
 };
 
 struct RefOptions {
   std::optional<bool> rope_neox;  // override what the architecture implies
-  std::optional<bool> norm_topk;  // override {arch}.expert_weights_norm / the arch default
+  std::optional<bool> norm_topk;  // override the architecture's rule
   // Round activations the way ggml's CPU backend does before a non-F32 weight: to F16 before
   // an F16 matrix, to Q8_0 blocks before a Q8_0/Q4_0 matrix (README section 5). The rest of the
   // arithmetic stays float64. Off: plain dequantized weights.
@@ -82,11 +88,5 @@ class ReferenceForward {
   RefOptions opt_;
   std::unique_ptr<Weights> w_;
 };
-
-// IEEE binary16 to double, written here rather than taken from kernels/ so the reference stays
-// independent of the code under test.
-double ref_half_to_double(uint16_t h);
-// Nearest binary16 value (round half to even, overflow to infinity), as a double.
-double ref_round_to_half(double x);
 
 }  // namespace emoe::test
