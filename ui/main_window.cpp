@@ -25,6 +25,7 @@
 #include "core/model/demo_model.h"
 #include "ui/background_jobs.h"
 #include "ui/controls_panel.h"
+#include "ui/experiment_dock.h"
 #include "ui/expert_heatmap_view.h"
 #include "ui/latency_plot_view.h"
 #include "ui/live_views.h"
@@ -56,7 +57,7 @@ bool is_model_file(const QUrl& url) {
 const QStringList& MainWindow::dock_names() {
   static const QStringList names = {"Model",      "Prompt console", "Token trace", "Expert heatmap",
                                     "Memory",     "Latency",        "Controls",    "Log",
-                                    "Prediction", "Sensitivity"};
+                                    "Prediction", "Sensitivity",    "Experiment"};
   return names;
 }
 
@@ -135,9 +136,11 @@ void MainWindow::build_docks() {
   log_ = new LogDock(this);
   prediction_ = new PredictionView(this);
   sensitivity_ = new SensitivityView(this);
+  experiment_ = new ExperimentDock(db_path_, this);
   live_ = std::make_unique<LiveViews>(ViewSet{console_, trace_, heatmap_, memory_, latency_});
-  const QList<QWidget*> widgets = {model_dock_, console_,  trace_, heatmap_,    memory_,
-                                   latency_,    controls_, log_,   prediction_, sensitivity_};
+  const QList<QWidget*> widgets = {model_dock_, console_,     trace_,     heatmap_,
+                                   memory_,     latency_,     controls_,  log_,
+                                   prediction_, sensitivity_, experiment_};
   for (int i = 0; i < widgets.size(); ++i) {
     auto* dock = new QDockWidget(dock_names()[i], this);
     dock->setObjectName(dock_names()[i]);
@@ -171,7 +174,10 @@ void MainWindow::arrange_docks() {
   splitDockWidget(dock("Memory"), dock("Latency"), Qt::Vertical);
   splitDockWidget(dock("Latency"), dock("Prediction"), Qt::Vertical);
   addDockWidget(Qt::BottomDockWidgetArea, dock("Log"));
+  // Experiments want the middle column's room; behind the console until asked for.
+  tabifyDockWidget(dock("Prompt console"), dock("Experiment"));
   for (const QString& name : dock_names()) dock(name)->show();
+  dock("Prompt console")->raise();
   apply_dock_sizes();
 }
 
@@ -215,6 +221,7 @@ void MainWindow::build_menus() {
   connect(recent_, &RecentFiles::open_requested, this, &MainWindow::open_model);
   file->addSeparator();
   file->addAction(tr("Open &session…"), this, &MainWindow::open_session_browser);
+  file->addAction(tr("Run e&xperiment…"), experiment_, &ExperimentDock::show_in_window);
   file->addSeparator();
   QMenu* export_plot_menu = file->addMenu(tr("Export &plot"));
   const std::pair<const char*, QString> plots[] = {
@@ -292,6 +299,7 @@ void MainWindow::connect_controller() {
   connect(c, &EngineController::database_opened, this, [this](const QString& path, qint64 id) {
     session_id_ = id;
     db_path_ = path;
+    experiment_->set_database(path);
     log_->append(LogDock::Info, tr("Recording session %1 into %2").arg(id).arg(path));
     if (model_) controller_->load_sensitivity();
     update_status();
@@ -317,6 +325,7 @@ void MainWindow::connect_controller() {
     update_status();
   });
   connect(c, &EngineController::log_message, log_, &LogDock::append);
+  connect(experiment_, &ExperimentDock::log_message, log_, &LogDock::append);
   connect(c, &EngineController::request_task, console_, &PromptConsole::set_request_task);
   connect(c, &EngineController::sensitivity_loaded, sensitivity_, &SensitivityView::show_matrix);
   connect(c, &EngineController::sensitivity_progress, sensitivity_,

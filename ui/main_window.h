@@ -1,5 +1,6 @@
 // The workbench window: dock widgets (Model, Prompt console, Token trace, Expert heatmap,
-// Memory, Latency, Controls, Log, Prediction, Sensitivity) around one EngineController. A ~30 Hz
+// Memory, Latency, Controls, Log, Prediction, Sensitivity, Experiment) around one
+// EngineController (the Experiment dock runs experiments on an engine of its own). A ~30 Hz
 // timer drains the controller's telemetry into the views, each of which replots at most once per
 // tick; nothing here waits on the engine or the database. Layout, geometry, theme, recent files and
 // the last engine settings persist in QSettings.
@@ -27,6 +28,7 @@ namespace emoe::ui {
 class BackgroundJobs;
 class LiveViews;
 class ControlsPanel;
+class ExperimentDock;
 class ExpertHeatmapView;
 class LatencyPlotView;
 class LogDock;
@@ -90,6 +92,7 @@ class MainWindow : public QMainWindow {
   ModelDock* model_dock() const { return model_dock_; }
   PredictionView* prediction_view() const { return prediction_; }
   SensitivityView* sensitivity_view() const { return sensitivity_; }
+  ExperimentDock* experiment_dock() const { return experiment_; }
   LogDock* log() const { return log_; }
   RecentFiles* recent_files() const { return recent_; }
   QDockWidget* dock(const QString& name) const;
@@ -151,6 +154,7 @@ class MainWindow : public QMainWindow {
   LogDock* log_ = nullptr;
   PredictionView* prediction_ = nullptr;
   SensitivityView* sensitivity_ = nullptr;
+  ExperimentDock* experiment_ = nullptr;
   std::unique_ptr<LiveViews> live_;  // the views' tick-by-tick feeding
   RecentFiles* recent_ = nullptr;
   QTimer* tick_timer_ = nullptr;

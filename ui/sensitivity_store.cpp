@@ -4,13 +4,13 @@
 #include <filesystem>
 #include <limits>
 
+#include "core/common/json_reader.h"
 #include "core/common/json_writer.h"
 #include "core/engine/engine.h"
 #include "core/model/model.h"
 #include "core/predict/sensitivity_profiler.h"
 #include "core/sched/builtin_workloads.h"
 #include "db/database.h"
-#include "core/common/json_reader.h"
 #include "db/model_profiles.h"
 #include "db/recording_session.h"
 #include "db/routing_recorder.h"

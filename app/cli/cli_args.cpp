@@ -320,7 +320,8 @@ Result<ParsedCommand> ArgParser::parse(std::span<const std::string> args) const 
   }
 
   const auto& pos = spec->positionals();
-  if (parsed.positionals().size() > pos.size()) {
+  const bool variadic = !pos.empty() && pos.back().name.ends_with("...");
+  if (!variadic && parsed.positionals().size() > pos.size()) {
     return parsed.error("unexpected argument '" + parsed.positionals()[pos.size()] + "'" + see);
   }
   for (size_t i = parsed.positionals().size(); i < pos.size(); ++i) {

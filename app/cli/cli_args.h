@@ -36,7 +36,7 @@ struct OptionSpec {
 };
 
 struct PositionalSpec {
-  std::string name;  // "MODEL"
+  std::string name;  // "MODEL"; the last one may end in "..." ("RUN..."): any number of values
   std::string help;
   bool required = true;
 };

@@ -43,5 +43,9 @@ void declare_serve(CommandSpec&);
 Status run_serve(const ParsedArgs&);
 void declare_profile(CommandSpec&);
 Status run_profile(const ParsedArgs&);
+void declare_experiment(CommandSpec&);
+Status run_experiment_command(const ParsedArgs&);
+void declare_report(CommandSpec&);
+Status run_report(const ParsedArgs&);
 
 }  // namespace emoe::cli

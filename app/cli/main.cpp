@@ -33,6 +33,10 @@ const Command kCommands[] = {
      declare_serve, run_serve},
     {"profile", "measure the scheduler's inputs on this machine: compute per token, expert loads",
      declare_profile, run_profile},
+    {"experiment", "run an experiment configuration's matrix and write its report",
+     declare_experiment, run_experiment_command},
+    {"report", "rebuild an experiment's HTML/PDF report from the database", declare_report,
+     run_report},
 };
 
 }  // namespace

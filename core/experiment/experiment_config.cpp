@@ -410,7 +410,8 @@ Status ConfigReader::read_serving(const JsonValue& v, ExperimentConfig& c) const
                  {"clock", clock},
                  {"step_ms", number_into(0, true, s.cost.step_ms)},
                  {"token_ms", number_into(0, true, s.cost.token_ms)},
-                 {"starvation_ms", number_into(0, true, s.starvation_ms)}});
+                 {"starvation_ms", number_into(0, true, s.starvation_ms)},
+                 {"expert_load_ms", number_into(0, true, s.expert_load_ms)}});
 }
 
 Status ConfigReader::read_capacity(const JsonValue& v, ExperimentConfig& c) const {
@@ -548,7 +549,8 @@ std::string experiment_config_to_json(const ExperimentConfig& config) {
                      {"clock", json_string(sched::clock_kind_name(s.clock))},
                      {"step_ms", num(s.cost.step_ms)},
                      {"token_ms", num(s.cost.token_ms)},
-                     {"starvation_ms", num(s.starvation_ms)}},
+                     {"starvation_ms", num(s.starvation_ms)},
+                     {"expert_load_ms", num(s.expert_load_ms)}},
                     2);
   const CapacitySpec& cap = config.capacity;
   const std::string capacity = pretty_object({{"enabled", boolean(cap.enabled)},

@@ -61,8 +61,12 @@ struct ServingSpec {
   int64_t max_tokens = 0;  // T_max; 0: no limit
   sched::ClockKind clock = sched::ClockKind::Virtual;
   // Virtual clock: step_ms + tokens * token_ms per step; token_ms 0: the profiled c (else 0.1).
-  sched::StepCostModel cost{1.0, 0.0};
+  sched::StepCostModel cost = {1.0, 0.0, {}};
   double starvation_ms = 0.0;  // eMoE scheduler
+  // Virtual clock: ms one expert load (host -> device tier) costs, added to the step that
+  // caused it (plans applied at admission included), and dE for the eMoE scheduler under exact
+  // routing. 0: the profiled dE (emoe profile), else loads are free.
+  double expert_load_ms = 0.0;
 };
 
 struct ExperimentConfig {

@@ -34,8 +34,9 @@
 // a token costs), else MachineProfile.per_token_ms, else 0.1 ms; the virtual clock's token_ms =
 // serving.cost.token_ms, else c; W_o per task = the profiled mean output length, else the
 // task's workload limit, scaled by max_new_tokens_scale and capped by max_new_tokens_cap;
-// dE per task switch =
-// expert_load_ms x n_layer x n_expert_used under exact routing, 0 for fallback and all.
+// dE per task switch = expert_load_cost_ms (serving.expert_load_ms, else the profiled dE) x
+// n_layer x n_expert_used under exact routing, 0 for fallback and all. On the virtual clock each
+// expert load also costs expert_load_cost_ms, charged to the step that caused it.
 //
 // Per request: the serving loop's timing and metrics (TTFT, TPOT, E2E, SLO met);
 // prefill_done_ms is the first token's time, which is exact: the step that carries a request's

@@ -187,6 +187,10 @@ void fill_latency_percentiles(PointResult& out) {
 
 }  // namespace
 
+double expert_load_cost_ms(const ExperimentConfig& config, const MachineProfile& profile) {
+  return config.serving.expert_load_ms > 0 ? config.serving.expert_load_ms : profile.expert_load_ms;
+}
+
 sched::SchedulerProfile point_scheduler_profile(const ExperimentConfig& config,
                                                 const MachineProfile& profile,
                                                 const model::ModelConfig& model,
@@ -212,9 +216,10 @@ sched::SchedulerProfile point_scheduler_profile(const ExperimentConfig& config,
   p.starvation_ms = config.serving.starvation_ms;
   // A task switch is charged one load per expert a token uses in every layer: the working set
   // of a new task, an upper bound (as `emoe serve`).
-  if (routing == engine::RoutingMode::Exact && profile.expert_load_ms > 0) {
-    const double per_switch = profile.expert_load_ms * static_cast<double>(model.n_layer) *
-                              static_cast<double>(model.n_expert_used);
+  const double load_ms = expert_load_cost_ms(config, profile);
+  if (routing == engine::RoutingMode::Exact && load_ms > 0) {
+    const double per_switch =
+        load_ms * static_cast<double>(model.n_layer) * static_cast<double>(model.n_expert_used);
     std::array<double, sched::kTaskCount> load{};
     load.fill(per_switch);
     p.expert_load = sched::task_switch_load_estimator(load);
@@ -326,6 +331,18 @@ Result<PointRun> run_point(const ExperimentPoint& point, const PointInputs& in,
   so.cost.step_ms = config.serving.cost.step_ms;
   so.cost.token_ms =
       config.serving.cost.token_ms > 0 ? config.serving.cost.token_ms : sched_profile.per_token_ms;
+  // Loads since the previous step (on demand, or a plan applied at an admission) cost virtual
+  // time, so a smaller tier that loads more is slower on the virtual clock too.
+  uint64_t loads_seen = 0;
+  const double load_ms = expert_load_cost_ms(config, *in.profile);
+  if (cache && load_ms > 0) {
+    so.cost.extra_ms = [&, cache, load_ms]() {
+      const uint64_t loads = cache->stats().loads;
+      const double ms = static_cast<double>(loads - loads_seen) * load_ms;
+      loads_seen = loads;
+      return ms;
+    };
+  }
   so.cancel = callbacks.cancel;  // also wakes the wall clock's wait for the next arrival
   so.on_step = [&](const sched::StepInfo& s) {
     memory.stamp(s.end_ms);

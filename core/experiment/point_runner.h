@@ -35,10 +35,14 @@ namespace emoe::experiment {
 class FullModelReference;
 struct WarmUp;
 
-// The scheduler's inputs for a point, as `emoe serve` chooses them: c = the profiled
-// per-token time, else 0.1 ms; W_o per task = the profiled mean output length, else the
-// task's workload limit, capped by max_new_tokens_cap; dE per task switch = expert_load_ms x
-// n_layer x n_expert_used under exact routing (the only mode that loads on demand), else 0.
+// ms per expert load: serving.expert_load_ms when set, else the profiled dE (0: unknown).
+double expert_load_cost_ms(const ExperimentConfig& config, const MachineProfile& profile);
+
+// The scheduler's inputs for a point, as `emoe serve` chooses them: c = the virtual clock's
+// token_ms when set, else the profiled per-token time, else 0.1 ms; W_o per task = the profiled
+// mean output length, else the task's workload limit, scaled and capped as the workload is;
+// dE per task switch = expert_load_cost_ms x n_layer x n_expert_used under exact routing (the
+// only mode that loads on demand), else 0.
 sched::SchedulerProfile point_scheduler_profile(const ExperimentConfig& config,
                                                 const MachineProfile& profile,
                                                 const model::ModelConfig& model,

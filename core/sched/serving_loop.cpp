@@ -351,7 +351,8 @@ Result<bool> ServingLoop::step() {
   const double wall = ms_between(t_step, Clock::now());
   switch (m.opt.clock) {
     case ClockKind::Virtual:
-      m.now += m.opt.cost.step_ms + static_cast<double>(batch.size()) * m.opt.cost.token_ms;
+      m.now += m.opt.cost.step_ms + static_cast<double>(batch.size()) * m.opt.cost.token_ms +
+               (m.opt.cost.extra_ms ? m.opt.cost.extra_ms() : 0.0);
       break;
     case ClockKind::Measured:
       m.now += wall;

@@ -57,10 +57,13 @@ std::vector<ServeRequest> serve_requests(std::span<const Request> workload,
 enum class ClockKind { Virtual, Measured, Wall };
 const char* clock_kind_name(ClockKind k);
 
-// The virtual clock's cost of one forward step: step_ms + tokens * token_ms.
+// The virtual clock's cost of one forward step: step_ms + tokens * token_ms, plus extra_ms()
+// when set (called once after each step; e.g. the expert loads the step and the admissions
+// before it caused, which a virtual clock would otherwise get for free).
 struct StepCostModel {
   double step_ms = 1.0;
   double token_ms = 0.1;
+  std::function<double()> extra_ms;
 };
 
 enum class RequestState { Pending, Waiting, Prefill, Decode, Finished, Rejected };

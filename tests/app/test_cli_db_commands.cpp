@@ -78,7 +78,7 @@ class TestCliDbCommands : public QObject {
     CliRun r = emoe({"db", "info", "--db", db_, "--json"});
     QVERIFY2(r.code == 0, r.err.constData());
     const QJsonObject j = r.json();
-    QCOMPARE(j["schema_version"].toInt(), 2);
+    QCOMPARE(j["schema_version"].toInt(), 3);
     QCOMPARE(j["sessions"].toInt(), 1);
     int64_t rows = 0;
     for (const auto& [key, n] : trace_counts(trace_, "topk")) rows += n;
@@ -86,7 +86,7 @@ class TestCliDbCommands : public QObject {
     QCOMPARE(j["tables"]["tokens"].toInteger(), qint64(trace_["positions"].toArray().size()));
     QCOMPARE(j["models"].toArray().size(), qsizetype{1});
     CliRun text = emoe({"db", "info", "--db", db_});
-    QVERIFY(text.code == 0 && text.out.contains("routing") && text.out.contains("version 2"));
+    QVERIFY(text.code == 0 && text.out.contains("routing") && text.out.contains("version 3"));
   }
 
   void query_counts_match_the_trace() {

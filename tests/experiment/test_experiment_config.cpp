@@ -192,7 +192,7 @@ class TestExperimentConfig : public QObject {
     c.serving.max_sequences = 4096;
     c.serving.max_batch_tokens = 1;
     c.serving.clock = sched::ClockKind::Measured;
-    c.serving.cost = {0.123456789012345, 1e-9};
+    c.serving.cost = {0.123456789012345, 1e-9, {}};
     c.serving.starvation_ms = 12.5;
     c.profile_requests = 3;
     c.accuracy = false;
@@ -214,7 +214,7 @@ class TestExperimentConfig : public QObject {
     QCOMPARE(doc->find("workload")->members().size(), size_t{7});
     QCOMPARE(doc->find("workload")->find("task_weights")->members().size(), size_t{5});
     QCOMPARE(doc->find("matrix")->members().size(), size_t{7});
-    QCOMPARE(doc->find("serving")->members().size(), size_t{8});
+    QCOMPARE(doc->find("serving")->members().size(), size_t{9});
     QCOMPARE(doc->find("capacity")->members().size(), size_t{7});
     // The defaults round-trip too.
     const ExperimentConfig defaults;
@@ -521,6 +521,7 @@ class TestExperimentConfig : public QObject {
     QCOMPARE(demo->workload.slo_scale, 0.4);
     QCOMPARE(demo->serving.cost.step_ms, 2.0);
     QCOMPARE(demo->serving.cost.token_ms, 0.5);
+    QCOMPARE(demo->serving.expert_load_ms, 1.0);
     QCOMPARE(demo->budgets, (std::vector<std::string>{"100%", "60%"}));
     QCOMPARE(demo->predictors, std::vector<std::string>{"emoe-a"});
     QCOMPARE(demo->intervals, std::vector<int32_t>{40});

@@ -205,7 +205,7 @@ class TestExperimentRunner : public QObject {
       QVERIFY(p.steps > 0);
       QVERIFY(p.accuracy_measured);
       QVERIFY(p.accuracy >= 0 && p.accuracy <= 1);
-      QCOMPARE(p.per_token_ms, 0.1);  // no machine profile
+      QCOMPARE(p.per_token_ms, 1.0);  // the virtual clock's own token cost
     }
     QVERIFY2(all_met > 0 && all_missed > 0, "the SLOs should be neither all met nor all missed");
     // Points 0 and 1 hold every expert: fallback never substitutes, so the outputs are the
@@ -355,6 +355,30 @@ class TestExperimentRunner : public QObject {
         QVERIFY(!p.accuracy_measured);
       }
     }
+  }
+
+  // On the virtual clock every expert load costs serving.expert_load_ms in the step that caused
+  // it: one request alone (the steps do not depend on time) finishes exactly loads x cost later.
+  void virtual_clock_charges_expert_loads() {
+    ExperimentConfig c = base_config();
+    c.workload.requests = 1;
+    c.budgets = {"30%"};
+    c.schedulers = {"fcfs"};
+    c.routing = {engine::RoutingMode::Exact};
+    c.predictors = {"none"};
+    c.accuracy = false;
+    auto free_loads = run(c);
+    QVERIFY2(free_loads.ok(), free_loads.status().message().c_str());
+    c.serving.expert_load_ms = 2.5;
+    auto paid = run(c);
+    QVERIFY2(paid.ok(), paid.status().message().c_str());
+    const PointResult& a = free_loads->points.at(0);
+    const PointResult& b = paid->points.at(0);
+    QVERIFY(b.loads > 0);
+    QCOMPARE(b.loads, a.loads);
+    const double extra = b.requests.at(0).timing.finish_ms - a.requests.at(0).timing.finish_ms;
+    QVERIFY2(std::abs(extra - 2.5 * static_cast<double>(b.loads)) < 1e-6,
+             qPrintable(QString("extra %1 ms for %2 loads").arg(extra).arg(b.loads)));
   }
 
   void same_config_same_results() {

@@ -537,9 +537,10 @@ class TestMainWindow : public QObject {
   }
 
   void docks_have_stable_names_and_reset() {
-    QCOMPARE(MainWindow::dock_names(),
-             QStringList({"Model", "Prompt console", "Token trace", "Expert heatmap", "Memory",
-                          "Latency", "Controls", "Log", "Prediction", "Sensitivity"}));
+    QCOMPARE(
+        MainWindow::dock_names(),
+        QStringList({"Model", "Prompt console", "Token trace", "Expert heatmap", "Memory",
+                     "Latency", "Controls", "Log", "Prediction", "Sensitivity", "Experiment"}));
     QMenu* view = nullptr;
     for (QAction* a : w_->menuBar()->actions()) {
       if (a->text().remove('&') == "View") view = a->menu();
@@ -552,6 +553,11 @@ class TestMainWindow : public QObject {
       QVERIFY(view->actions().contains(d->toggleViewAction()));
       QVERIFY(d->isVisible());
     }
+    // The Experiment dock waits in a tab behind the console (moved out of view, not hidden);
+    // its menu item brings it forward.
+    QVERIFY(w_->tabifiedDockWidgets(w_->dock("Experiment")).contains(w_->dock("Prompt console")));
+    QVERIFY(w_->dock("Experiment")->visibleRegion().isEmpty());
+    QVERIFY(!w_->dock("Prompt console")->visibleRegion().isEmpty());
     // File menu: export submenus per plot and format, session and report exports.
     QMenu* file = nullptr;
     for (QAction* a : w_->menuBar()->actions()) {
@@ -564,10 +570,15 @@ class TestMainWindow : public QObject {
       file_items << a->text().remove('&');
       if (a->text().remove('&') == "Export plot") plots = a->menu();
     }
-    for (const char* item : {"Open model…", "Recent models", "Open session…", "Export session",
-                             "Export report…", "Quit"}) {
+    for (const char* item : {"Open model…", "Recent models", "Open session…", "Run experiment…",
+                             "Export session", "Export report…", "Quit"}) {
       QVERIFY2(file_items.contains(item), item);
     }
+    for (QAction* a : file->actions()) {
+      if (a->text().remove('&') == "Run experiment…") a->trigger();
+    }
+    QTRY_VERIFY(!w_->dock("Experiment")->visibleRegion().isEmpty());
+    QVERIFY(w_->dock("Prompt console")->visibleRegion().isEmpty());
     QVERIFY(plots);
     QCOMPARE(plots->actions().size(), 3);
     for (QAction* a : plots->actions()) {
