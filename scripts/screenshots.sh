@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Regenerates the documentation screenshots (docs/screenshots/*.png): emoe-studio on the
 # built-in demo model under a virtual X server, with prompts answered and the heatmap, memory
-# and latency plots live. Every run starts from a fresh data directory and settings (the demo
-# model is generated there), so the pictures do not depend on the user's state.
+# and latency plots live, and the Experiment dock after the built-in demo experiment. Every run
+# starts from a fresh data directory and settings (the demo model is generated there), so the
+# pictures do not depend on the user's state.
 # Environment: EMOE_BUILD_DIR (default build) is a configured build directory.
 set -euo pipefail
 
@@ -39,4 +40,5 @@ shot main-window.png --routing fallback --budget 50 --predictor frequency --inte
 shot main-window-dark.png --theme dark --routing exact --budget 50 \
   --prompt "Classify the sentiment: the new release is fast and the memory use is much lower." \
   --prompt "Summarize: experts are paged into a bounded device tier on demand."
-echo "screenshots.sh: wrote $OUT/main-window.png and $OUT/main-window-dark.png"
+shot experiment.png --experiment demo
+echo "screenshots.sh: wrote $OUT/main-window.png, $OUT/main-window-dark.png and $OUT/experiment.png"

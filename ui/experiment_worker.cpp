@@ -3,7 +3,6 @@
 #include <QMetaType>
 #include <algorithm>
 #include <chrono>
-#include <filesystem>
 #include <mutex>
 #include <optional>
 #include <unordered_map>
@@ -14,10 +13,8 @@
 #include "core/model/demo_model.h"
 #include "core/model/model.h"
 #include "core/sched/serving_loop.h"
-#include "db/database.h"
-#include "db/experiment_store.h"
-#include "db/recording_session.h"
-#include "db/schema.h"
+#include "db/experiment_recording.h"
+#include "db/machine_profiles.h"
 
 namespace emoe::ui {
 namespace {
@@ -29,22 +26,6 @@ using Clock = std::chrono::steady_clock;
 // Signals are queued to the GUI thread; more often than its ~30 Hz tick would only queue up.
 constexpr auto kFlushInterval = std::chrono::milliseconds(30);
 constexpr auto kProgressInterval = std::chrono::milliseconds(50);
-
-experiment::ModelInfo model_info(const model::Model& m) {
-  const model::ModelConfig& c = m.config();
-  const db::ModelInfo row = db::describe_model(m);
-  experiment::ModelInfo info;
-  info.path = row.path;
-  info.file_bytes = row.size_bytes;
-  info.arch = c.arch;
-  info.name = c.name;
-  info.n_layer = c.n_layer;
-  info.n_expert = c.n_expert;
-  info.n_expert_used = c.n_expert_used;
-  info.n_embd = c.n_embd;
-  info.n_vocab = c.n_vocab;
-  return info;
-}
 
 }  // namespace
 
@@ -197,23 +178,22 @@ void ExperimentWorker::run_job(const ExperimentJob& job) {
 
   experiment::ExperimentResult header;
   header.config = job.config;
-  header.model = model_info(model);
+  header.model = db::experiment_model_info(model);
   header.machine = experiment::describe_machine();
 
-  std::unique_ptr<db::Database> store;
+  // The scheduler's inputs as `emoe profile` stored them for this model, as the CLI uses them.
+  experiment::MachineProfile profile;
+  std::unique_ptr<db::ExperimentRecording> recording;
   int64_t experiment_id = 0;
   if (!job.db_path.isEmpty()) {
     const std::string path = job.db_path.toStdString();
-    std::error_code ec;
-    std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
-    auto s = db::open_store(path);
-    if (!s.ok()) return fail(tr("database %1: %2").arg(job.db_path, qs(s.status().message())));
-    store = std::move(*s);
-    auto model_id = db::find_model_row(*store, db::describe_model(model), true);
-    if (!model_id.ok()) return fail(qs(model_id.status().message()));
-    auto id = db::begin_experiment(*store, header, *model_id);
-    if (!id.ok()) return fail(tr("storing the experiment: %1").arg(qs(id.status().message())));
-    experiment_id = *id;
+    auto p = db::load_machine_profile(path, model);
+    if (!p.ok()) return fail(tr("database %1: %2").arg(job.db_path, qs(p.status().message())));
+    if (*p) profile = (*p)->scheduler_inputs();
+    auto r = db::ExperimentRecording::open(path, model, header);
+    if (!r.ok()) return fail(tr("database %1: %2").arg(job.db_path, qs(r.status().message())));
+    recording = std::move(*r);
+    experiment_id = recording->experiment_id();
   }
   emit started(experiment_id, qs(model_path));
 
@@ -235,29 +215,29 @@ void ExperimentWorker::run_job(const ExperimentJob& job) {
   cb.point_done = [&](const experiment::PointResult& r) -> Status {
     run.flush();
     experiment::PointResult stored = r;
-    if (store) {
-      auto id = db::store_experiment_point(*store, experiment_id, r);
+    if (recording) {
+      auto id = recording->store_point(r);
       if (!id.ok()) return id.status().with_context("storing point '" + r.point.label() + "'");
       stored.run_id = *id;
     }
     emit point_finished(stored);
     return Status::ok();
   };
-  auto result = experiment::run_experiment(**session, job.config, {}, cb);
+  auto result = experiment::run_experiment(**session, job.config, profile, cb);
   run.flush();
   if (!result.ok()) {
-    if (store) (void)db::finish_experiment(*store, experiment_id, header, "failed");
+    if (recording) (void)recording->finish(header, "failed");
     return fail(qs(result.status().message()));
   }
   result->model = header.model;
   result->machine = header.machine;
   result->experiment_id = experiment_id;
-  if (store) {
+  if (recording) {
     const std::string status = result->cancelled ? "cancelled" : "done";
-    Status s = db::finish_experiment(*store, experiment_id, *result, status);
+    Status s = recording->finish(*result, status);
     if (!s.is_ok()) return fail(tr("finishing the experiment: %1").arg(qs(s.message())));
     // The stored copy is what the list, comparisons and reports read back later.
-    auto stored = db::load_experiment(*store, experiment_id);
+    auto stored = recording->load();
     if (!stored.ok()) return fail(qs(stored.status().message()));
     result = std::move(stored);
   }

@@ -12,16 +12,14 @@
 
 #include "app/cli/cli_common.h"
 #include "app/cli/cli_db.h"
-#include "app/cli/cli_profiles.h"
 #include "app/cli/commands.h"
 #include "core/engine/inference_session.h"
 #include "core/experiment/builtin_experiments.h"
 #include "core/experiment/experiment_runner.h"
 #include "core/model/demo_model.h"
 #include "core/report/experiment_report.h"
-#include "db/experiment_store.h"
-#include "db/recording_session.h"
-#include "db/schema.h"
+#include "db/experiment_recording.h"
+#include "db/machine_profiles.h"
 
 namespace emoe::cli {
 
@@ -40,22 +38,6 @@ Result<std::string> demo_model_path() {
   }
   std::fprintf(stderr, "experiment: the demo model in %s\n", dir.c_str());
   return model::ensure_demo_model(dir);
-}
-
-experiment::ModelInfo model_info(const model::Model& m) {
-  const model::ModelConfig& c = m.config();
-  experiment::ModelInfo info;
-  const db::ModelInfo row = db::describe_model(m);
-  info.path = row.path;
-  info.file_bytes = row.size_bytes;
-  info.arch = c.arch;
-  info.name = c.name;
-  info.n_layer = c.n_layer;
-  info.n_expert = c.n_expert;
-  info.n_expert_used = c.n_expert_used;
-  info.n_embd = c.n_embd;
-  info.n_vocab = c.n_vocab;
-  return info;
 }
 
 // Progress on stderr: on a terminal a bar redrawn in place at most ~10 times a second; piped
@@ -149,40 +131,23 @@ Status run_experiment_command(const ParsedArgs& args) {
   const model::Model& model = (*session)->model();
   if (!model.config().is_moe()) return args.error("the model has no experts");
 
+  experiment::ExperimentResult header;
+  header.config = *config;
+  header.model = db::experiment_model_info(model);
+  header.machine = experiment::describe_machine();
   experiment::MachineProfile profile;
-  std::unique_ptr<db::Database> store;
-  std::optional<int64_t> model_id;
+  std::unique_ptr<db::ExperimentRecording> recording;
   if (*dbp) {
-    auto p = load_machine_profile(**dbp, model);
+    auto p = db::load_machine_profile(**dbp, model);
     if (!p.ok()) return p.status().with_context("loading the profile from '" + **dbp + "'");
     if (*p) {
-      profile.per_token_ms = (*p)->per_token_ms;
-      profile.expert_load_ms = (*p)->expert_load_ms;
-      for (size_t t = 0; t < profile.mean_output_tokens.size(); ++t) {
-        profile.mean_output_tokens[t] = (*p)->mean_output_tokens[t];
-      }
+      profile = (*p)->scheduler_inputs();
       std::fprintf(stderr, "experiment: scheduler inputs from profile run %lld\n",
                    static_cast<long long>((*p)->run_id));
     }
-    std::error_code ec;
-    std::filesystem::create_directories(std::filesystem::path(**dbp).parent_path(), ec);
-    auto s = db::open_store(**dbp);
-    if (!s.ok()) return s.status();
-    store = std::move(*s);
-    auto id = db::find_model_row(*store, db::describe_model(model), true);
-    if (!id.ok()) return id.status();
-    model_id = *id;
-  }
-
-  experiment::ExperimentResult header;
-  header.config = *config;
-  header.model = model_info(model);
-  header.machine = experiment::describe_machine();
-  int64_t experiment_id = 0;
-  if (store) {
-    auto id = db::begin_experiment(*store, header, model_id);
-    if (!id.ok()) return id.status().with_context("storing the experiment in '" + **dbp + "'");
-    experiment_id = *id;
+    auto r = db::ExperimentRecording::open(**dbp, model, header);
+    if (!r.ok()) return r.status();
+    recording = std::move(*r);
   }
 
   const bool json = args.flag("json");
@@ -191,23 +156,22 @@ Status run_experiment_command(const ParsedArgs& args) {
   ProgressPrinter printer;
   cb.progress = [&printer](const experiment::ExperimentProgress& p) { printer(p); };
   cb.point_done = [&](const experiment::PointResult& p) -> Status {
-    if (!store) return Status::ok();
-    auto run = db::store_experiment_point(*store, experiment_id, p);
+    if (!recording) return Status::ok();
+    auto run = recording->store_point(p);
     return run.ok() ? Status::ok() : run.status();
   };
   auto result = experiment::run_experiment(**session, *config, profile, cb);
   printer.finish();
   if (!result.ok()) {
-    if (store) (void)db::finish_experiment(*store, experiment_id, header, "failed");
+    if (recording) (void)recording->finish(header, "failed");
     return result.status();
   }
   result->model = header.model;
   result->machine = header.machine;
-  if (store) {
-    EMOE_RETURN_IF_ERROR(db::finish_experiment(*store, experiment_id, *result,
-                                               result->cancelled ? "cancelled" : "done"));
+  if (recording) {
+    EMOE_RETURN_IF_ERROR(recording->finish(*result, result->cancelled ? "cancelled" : "done"));
     // The stored copy carries the run ids the points were given.
-    auto stored = db::load_experiment(*store, experiment_id);
+    auto stored = recording->load();
     if (!stored.ok()) return stored.status();
     result = std::move(stored);
   }
@@ -234,9 +198,9 @@ Status run_experiment_command(const ParsedArgs& args) {
   }
   std::fprintf(stderr, "experiment: %zu points in %.1f s%s; report in %s\n", result->points.size(),
                result->wall_seconds, result->cancelled ? " (cancelled)" : "", out_dir.c_str());
-  if (store) {
+  if (recording) {
     std::fprintf(stderr, "experiment: stored as experiment %lld in %s\n",
-                 static_cast<long long>(experiment_id), dbp->value().c_str());
+                 static_cast<long long>(recording->experiment_id()), recording->path().c_str());
   }
   if (result->cancelled) return cancelled("interrupted; the points done are stored");
   return Status::ok();

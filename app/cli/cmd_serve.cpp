@@ -10,12 +10,12 @@
 #include "app/cli/cli_common.h"
 #include "app/cli/cli_db.h"
 #include "app/cli/cli_paging.h"
-#include "app/cli/cli_profiles.h"
 #include "app/cli/commands.h"
 #include "core/common/json_writer.h"
 #include "core/metrics/routing_counters.h"
 #include "core/sched/builtin_workloads.h"
 #include "core/sched/serving_loop.h"
+#include "db/machine_profiles.h"
 #include "db/recording_session.h"
 
 namespace emoe::cli {
@@ -69,7 +69,7 @@ Result<ProfileChoice> scheduler_profile(const std::optional<std::string>& dbp,
   }
   c.source = "defaults";
   if (dbp) {
-    auto p = load_machine_profile(*dbp, model);
+    auto p = db::load_machine_profile(*dbp, model);
     if (!p.ok()) return p.status().with_context("loading the profile from '" + *dbp + "'");
     if (*p) {
       c.source = "db run " + std::to_string((*p)->run_id);
@@ -256,7 +256,7 @@ Status run_serve(const ParsedArgs& args) {
     write_summary_flat(met, m);
     met.key("per_token_ms").value(choice->profile.per_token_ms);
     met.key("steps").value(result->steps).end_object();
-    auto id = store_run_row(**dbp, "serve", session_config_json(cfg), met.str());
+    auto id = db::store_run_row(**dbp, "serve", session_config_json(cfg), met.str());
     if (!id.ok()) return id.status().with_context("storing the run in '" + **dbp + "'");
     run_id = *id;
   }

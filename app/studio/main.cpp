@@ -49,8 +49,13 @@ int main(int argc, char** argv) {
   const QCommandLineOption fresh_opt("fresh",
                                      "start from the default layout and settings; save nothing");
   const QCommandLineOption size_opt("size", "window size WxH", "WxH");
+  const QCommandLineOption experiment_opt(
+      "experiment",
+      "run this experiment configuration (a file, or built in: demo, p_sweep) in the Experiment "
+      "dock; with --screenshot, grab the window when it has finished",
+      "CONFIG");
   p.addOptions({db_opt, shot_opt, prompt_opt, quit_opt, stall_opt, routing_opt, predictor_opt,
-                interval_opt, budget_opt, theme_opt, fresh_opt, size_opt});
+                interval_opt, budget_opt, theme_opt, fresh_opt, size_opt, experiment_opt});
   p.process(app);
 
   emoe::ui::MainWindowOptions options;
@@ -92,7 +97,12 @@ int main(int argc, char** argv) {
     window.open_model(args.first());
   }
 
-  if (p.isSet(shot_opt)) {
+  if (p.isSet(experiment_opt)) {
+    emoe::studio::ExperimentOptions eo;
+    eo.config = p.value(experiment_opt);
+    eo.screenshot = p.value(shot_opt);
+    emoe::studio::start_experiment(window, eo);
+  } else if (p.isSet(shot_opt)) {
     emoe::studio::ScreenshotOptions so;
     so.path = p.value(shot_opt);
     so.prompts = p.values(prompt_opt);

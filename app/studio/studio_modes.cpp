@@ -2,14 +2,19 @@
 
 #include <QApplication>
 #include <QElapsedTimer>
+#include <QFileInfo>
 #include <QImage>
+#include <QTabWidget>
 #include <QTimer>
 #include <algorithm>
 #include <cstdio>
 #include <memory>
 #include <vector>
 
+#include "core/experiment/builtin_experiments.h"
 #include "ui/engine_controller.h"
+#include "ui/experiment_config_editor.h"
+#include "ui/experiment_dock.h"
 #include "ui/main_window.h"
 #include "ui/prompt_console.h"
 
@@ -73,6 +78,44 @@ void start_screenshot(ui::MainWindow& w, const ScreenshotOptions& o) {
                      QTimer::singleShot(200, [send_next] { (*send_next)(); });
                    });
   when_ready(w, [send_next] { (*send_next)(); });
+}
+
+void start_experiment(ui::MainWindow& w, const ExperimentOptions& o) {
+  ui::ExperimentDock* dock = w.experiment_dock();
+  const std::string name = o.config.toStdString();
+  const auto& builtin = experiment::builtin_experiment_names();
+  if (!QFileInfo::exists(o.config) &&
+      std::find(builtin.begin(), builtin.end(), name) != builtin.end()) {
+    dock->editor()->set_text(
+        QString::fromStdString(std::string(experiment::builtin_experiment_text(name))));
+  } else if (const QString error = dock->editor()->open_file(o.config); !error.isEmpty()) {
+    fail(error);
+    return;
+  }
+  dock->show_in_window();
+  if (!o.screenshot.isEmpty()) {
+    QTimer::singleShot(o.timeout_ms, &w, [] { fail("timed out before the screenshot"); });
+    const QString path = o.screenshot;
+    ui::MainWindow* win = &w;
+    QObject::connect(dock, &ui::ExperimentDock::run_failed, &w,
+                     [](const QString& m) { fail("the experiment failed: " + m); });
+    QObject::connect(dock, &ui::ExperimentDock::run_finished, &w, [win, dock, path] {
+      dock->tabs()->setCurrentIndex(ui::ExperimentDock::RequestsTab);
+      QTimer::singleShot(6 * ui::MainWindow::kTickMs, win, [win, path] {
+        const QImage image = win->grab().toImage();
+        if (image.isNull() || !image.save(path)) {
+          fail("could not write " + path);
+          return;
+        }
+        std::printf("%s\n", qPrintable(path));
+        QCoreApplication::exit(0);
+      });
+    });
+  }
+  // After the event loop starts, so the window is laid out; the run has its own model session.
+  QTimer::singleShot(0, &w, [dock] {
+    if (!dock->run()) fail("the experiment did not start: " + dock->status_text());
+  });
 }
 
 void start_stall_benchmark(ui::MainWindow& w, const StallOptions& o) {

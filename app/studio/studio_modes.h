@@ -22,6 +22,16 @@ struct ScreenshotOptions {
 // the window into `path` and quits with 0 (1 on a failure or timeout, with a message on stderr).
 void start_screenshot(ui::MainWindow& window, const ScreenshotOptions& options);
 
+// --experiment CONFIG: loads a configuration (a file, or a built-in name: demo, p_sweep) into
+// the Experiment dock, raises it and runs it. With a screenshot path, grabs the window with the
+// Requests tab showing once the experiment has finished, and quits (1 on a failure).
+struct ExperimentOptions {
+  QString config;
+  QString screenshot;  // empty: keep running
+  int timeout_ms = 600000;
+};
+void start_experiment(ui::MainWindow& window, const ExperimentOptions& options);
+
 struct StallOptions {
   double seconds = 10;
   QString prompt = "Explain how a mixture of experts model routes each token.";
