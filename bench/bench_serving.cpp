@@ -168,7 +168,7 @@ int main(int argc, char** argv) {
     j.begin_object().key("scheduler").value(p.point.scheduler);
     j.key("rate_per_s").value(p.point.arrival_rate);
     j.key("slo_attainment").value(p.run.slo_attainment);
-    j.key("e2e_mean_ms").value(p.run.mean_e2e_ms).key("e2e_p90_ms").value(p.p90_e2e_ms);
+    j.key("e2e_mean_ms").value(p.run.mean_e2e_ms).key("e2e_p90_ms").value(p.run.p90_e2e_ms);
     j.key("e2e_p99_ms").value(p.run.p99_e2e_ms).key("ttft_mean_ms").value(p.run.mean_ttft_ms);
     j.key("throughput_tok_s").value(p.run.throughput_tokens_per_s).end_object();
   }
@@ -207,8 +207,8 @@ int main(int argc, char** argv) {
     const auto ratio = [](double a, double b) { return b > 0 ? a / b : 0.0; };
     j.key("ratios_60_vs_100").begin_object();
     j.key("max_batch").value(ratio(emoe.max_batch, all.max_batch));
-    j.key("max_prompt").value(ratio(static_cast<double>(emoe.max_prompt),
-                                    static_cast<double>(all.max_prompt)));
+    j.key("max_prompt")
+        .value(ratio(static_cast<double>(emoe.max_prompt), static_cast<double>(all.max_prompt)));
     j.key("throughput_at_max_batch")
         .value(ratio(emoe.batch_run_tokens_per_s, all.batch_run_tokens_per_s));
     j.end_object();

@@ -10,22 +10,6 @@
 
 namespace emoe::db {
 
-experiment::ModelInfo experiment_model_info(const model::Model& m) {
-  const model::ModelConfig& c = m.config();
-  const ModelInfo row = describe_model(m);
-  experiment::ModelInfo info;
-  info.path = row.path;
-  info.file_bytes = row.size_bytes;
-  info.arch = c.arch;
-  info.name = c.name;
-  info.n_layer = c.n_layer;
-  info.n_expert = c.n_expert;
-  info.n_expert_used = c.n_expert_used;
-  info.n_embd = c.n_embd;
-  info.n_vocab = c.n_vocab;
-  return info;
-}
-
 ExperimentRecording::ExperimentRecording(std::unique_ptr<Database> db, std::string path, int64_t id)
     : db_(std::move(db)), path_(std::move(path)), experiment_id_(id) {}
 

@@ -19,10 +19,6 @@ namespace emoe::db {
 
 class Database;
 
-// The model as an experiment describes it: canonical path and file size (as the model rows
-// have them), architecture and shape.
-experiment::ModelInfo experiment_model_info(const model::Model& model);
-
 class ExperimentRecording {
  public:
   // Every database error (not SQLite, newer schema, unwritable location) fails here, before

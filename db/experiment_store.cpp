@@ -155,8 +155,8 @@ experiment::PointResult point_from(const JsonValue& v) {
   m.p50_e2e_ms = f.num("e2e_p50_ms");
   m.p99_e2e_ms = f.num("e2e_p99_ms");
   m.mean_tpot_ms = f.num("tpot_mean_ms");
-  r.p90_ttft_ms = f.num("ttft_p90_ms");
-  r.p90_e2e_ms = f.num("e2e_p90_ms");
+  m.p90_ttft_ms = f.num("ttft_p90_ms");
+  m.p90_e2e_ms = f.num("e2e_p90_ms");
   r.hits = f.bytes("hits");
   r.misses = f.bytes("misses");
   r.substitutions = f.bytes("substitutions");

@@ -82,7 +82,7 @@ double ExperimentResultsPanel::metric(const experiment::PointResult& p, Column c
     case ColE2eMean:
       return p.run.mean_e2e_ms;
     case ColE2eP90:
-      return p.p90_e2e_ms;
+      return p.run.p90_e2e_ms;
     case ColE2eP99:
       return p.run.p99_e2e_ms;
     case ColTokensPerS:

@@ -178,7 +178,7 @@ void ExperimentWorker::run_job(const ExperimentJob& job) {
 
   experiment::ExperimentResult header;
   header.config = job.config;
-  header.model = db::experiment_model_info(model);
+  header.model = experiment::describe_experiment_model(model);
   header.machine = experiment::describe_machine();
 
   // The scheduler's inputs as `emoe profile` stored them for this model, as the CLI uses them.

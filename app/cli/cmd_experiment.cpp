@@ -133,7 +133,7 @@ Status run_experiment_command(const ParsedArgs& args) {
 
   experiment::ExperimentResult header;
   header.config = *config;
-  header.model = db::experiment_model_info(model);
+  header.model = experiment::describe_experiment_model(model);
   header.machine = experiment::describe_machine();
   experiment::MachineProfile profile;
   std::unique_ptr<db::ExperimentRecording> recording;

@@ -95,20 +95,6 @@ Result<ProfileChoice> scheduler_profile(const std::optional<std::string>& dbp,
   return c;
 }
 
-void write_summary_flat(JsonWriter& j, const sched::RunMetrics& m) {
-  j.key("requests").value(m.requests).key("completed").value(m.completed);
-  j.key("rejected").value(m.rejected).key("slo_met").value(m.slo_met);
-  j.key("slo_attainment").value(m.slo_attainment);
-  j.key("throughput_tok_s").value(m.throughput_tokens_per_s);
-  j.key("throughput_req_s").value(m.throughput_requests_per_s);
-  j.key("generated_tokens").value(m.generated_tokens).key("prompt_tokens").value(m.prompt_tokens);
-  j.key("span_ms").value(m.span_ms);
-  j.key("ttft_mean_ms").value(m.mean_ttft_ms).key("ttft_p50_ms").value(m.p50_ttft_ms);
-  j.key("ttft_p99_ms").value(m.p99_ttft_ms);
-  j.key("e2e_mean_ms").value(m.mean_e2e_ms).key("e2e_p50_ms").value(m.p50_e2e_ms);
-  j.key("e2e_p99_ms").value(m.p99_e2e_ms).key("tpot_mean_ms").value(m.mean_tpot_ms);
-}
-
 }  // namespace
 
 void declare_serve(CommandSpec& spec) {
@@ -253,7 +239,7 @@ Status run_serve(const ParsedArgs& args) {
     };
     JsonWriter met;
     met.begin_object();
-    write_summary_flat(met, m);
+    sched::write_run_metrics_json(met, m);
     met.key("per_token_ms").value(choice->profile.per_token_ms);
     met.key("steps").value(result->steps).end_object();
     auto id = db::store_run_row(**dbp, "serve", session_config_json(cfg), met.str());
@@ -270,7 +256,7 @@ Status run_serve(const ParsedArgs& args) {
   j.key("expert_load_ms").value(choice->expert_load_ms).key("mean_output_tokens").begin_array();
   for (double v : choice->profile.mean_output_tokens) j.value(v);
   j.end_array().end_object();
-  write_summary_flat(j, m);
+  sched::write_run_metrics_json(j, m);
   j.key("ttft_ms").begin_object().key("mean").value(m.mean_ttft_ms).key("p50").value(m.p50_ttft_ms);
   j.key("p99").value(m.p99_ttft_ms).end_object();
   j.key("e2e_ms").begin_object().key("mean").value(m.mean_e2e_ms).key("p50").value(m.p50_e2e_ms);

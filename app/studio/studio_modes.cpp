@@ -44,6 +44,20 @@ void when_ready(ui::MainWindow& w, std::function<void()> then) {
                    [](const QString& m) { fail("the settings were refused: " + m); });
 }
 
+// Lets a few ticks drain the last telemetry and replot, grabs the window into `path` and quits
+// with 0.
+void grab_after_ticks(ui::MainWindow* win, const QString& path) {
+  QTimer::singleShot(6 * ui::MainWindow::kTickMs, win, [win, path] {
+    const QImage image = win->grab().toImage();
+    if (image.isNull() || !image.save(path)) {
+      fail("could not write " + path);
+      return;
+    }
+    std::printf("%s\n", qPrintable(path));
+    QCoreApplication::exit(0);
+  });
+}
+
 }  // namespace
 
 void start_screenshot(ui::MainWindow& w, const ScreenshotOptions& o) {
@@ -54,16 +68,7 @@ void start_screenshot(ui::MainWindow& w, const ScreenshotOptions& o) {
   const QString path = o.path;
   *send_next = [win, remaining, path] {
     if (remaining->isEmpty()) {
-      // Let a few ticks drain the last telemetry and replot before the grab.
-      QTimer::singleShot(6 * ui::MainWindow::kTickMs, win, [win, path] {
-        const QImage image = win->grab().toImage();
-        if (image.isNull() || !image.save(path)) {
-          fail("could not write " + path);
-          return;
-        }
-        std::printf("%s\n", qPrintable(path));
-        QCoreApplication::exit(0);
-      });
+      grab_after_ticks(win, path);
       return;
     }
     win->console()->set_input_text(remaining->takeFirst());
@@ -101,15 +106,7 @@ void start_experiment(ui::MainWindow& w, const ExperimentOptions& o) {
                      [](const QString& m) { fail("the experiment failed: " + m); });
     QObject::connect(dock, &ui::ExperimentDock::run_finished, &w, [win, dock, path] {
       dock->tabs()->setCurrentIndex(ui::ExperimentDock::RequestsTab);
-      QTimer::singleShot(6 * ui::MainWindow::kTickMs, win, [win, path] {
-        const QImage image = win->grab().toImage();
-        if (image.isNull() || !image.save(path)) {
-          fail("could not write " + path);
-          return;
-        }
-        std::printf("%s\n", qPrintable(path));
-        QCoreApplication::exit(0);
-      });
+      grab_after_ticks(win, path);
     });
   }
   // After the event loop starts, so the window is laid out; the run has its own model session.

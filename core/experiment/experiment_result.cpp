@@ -3,11 +3,13 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <fstream>
 #include <string>
 #include <thread>
 
 #include "core/common/json_writer.h"
+#include "core/model/model.h"
 
 namespace emoe::experiment {
 
@@ -19,22 +21,6 @@ void write_point_fields(JsonWriter& j, const ExperimentPoint& p) {
   j.key("interval").value(p.interval).key("scheduler").value(p.scheduler);
   j.key("arrival_rate").value(p.arrival_rate);
   j.key("routing").value(engine::routing_mode_name(p.routing)).key("seed").value(p.seed);
-}
-
-void write_run_metrics(JsonWriter& j, const PointResult& r) {
-  const sched::RunMetrics& m = r.run;
-  j.key("requests").value(m.requests).key("completed").value(m.completed);
-  j.key("rejected").value(m.rejected).key("slo_met").value(m.slo_met);
-  j.key("slo_attainment").value(m.slo_attainment);
-  j.key("throughput_tok_s").value(m.throughput_tokens_per_s);
-  j.key("throughput_req_s").value(m.throughput_requests_per_s);
-  j.key("prompt_tokens").value(m.prompt_tokens).key("generated_tokens").value(m.generated_tokens);
-  j.key("span_ms").value(m.span_ms);
-  j.key("ttft_mean_ms").value(m.mean_ttft_ms).key("ttft_p50_ms").value(m.p50_ttft_ms);
-  j.key("ttft_p90_ms").value(r.p90_ttft_ms).key("ttft_p99_ms").value(m.p99_ttft_ms);
-  j.key("e2e_mean_ms").value(m.mean_e2e_ms).key("e2e_p50_ms").value(m.p50_e2e_ms);
-  j.key("e2e_p90_ms").value(r.p90_e2e_ms).key("e2e_p99_ms").value(m.p99_e2e_ms);
-  j.key("tpot_mean_ms").value(m.mean_tpot_ms);
 }
 
 void write_request(JsonWriter& j, const RequestOutcome& q) {
@@ -88,7 +74,7 @@ void write_point_json(JsonWriter& j, const PointResult& r, bool with_requests) {
   j.begin_object();
   write_point_fields(j, r.point);
   j.key("run_id").value(r.run_id);
-  write_run_metrics(j, r);
+  sched::write_run_metrics_json(j, r.run);
   j.key("hits").value(r.hits).key("misses").value(r.misses);
   j.key("substitutions").value(r.substitutions).key("decisions").value(r.decisions);
   j.key("hit_rate").value(r.hit_rate);
@@ -172,6 +158,24 @@ std::string experiment_requests_csv(const ExperimentResult& result) {
     }
   }
   return out;
+}
+
+ModelInfo describe_experiment_model(const model::Model& m) {
+  ModelInfo info;
+  std::error_code ec;
+  const auto canonical =
+      std::filesystem::weakly_canonical(std::filesystem::absolute(m.file().path(), ec), ec);
+  info.path = ec ? m.file().path() : canonical.string();
+  info.file_bytes = m.file().file_size();
+  const model::ModelConfig& c = m.config();
+  info.arch = c.arch;
+  info.name = c.name;
+  info.n_layer = c.n_layer;
+  info.n_expert = c.n_expert;
+  info.n_expert_used = c.n_expert_used;
+  info.n_embd = c.n_embd;
+  info.n_vocab = c.n_vocab;
+  return info;
 }
 
 MachineInfo describe_machine() {

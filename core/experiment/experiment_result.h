@@ -13,6 +13,10 @@
 #include "core/experiment/experiment_matrix.h"
 #include "core/sched/request_metrics.h"
 
+namespace emoe::model {
+class Model;
+}
+
 namespace emoe::experiment {
 
 // One served request of a point.
@@ -40,8 +44,7 @@ struct MemoryPoint {
 
 struct PointResult {
   ExperimentPoint point;
-  sched::RunMetrics run;  // SLO attainment, throughput, TTFT/E2E statistics
-  double p90_ttft_ms = 0.0, p90_e2e_ms = 0.0;
+  sched::RunMetrics run;                 // SLO attainment, throughput, TTFT/E2E statistics
   std::vector<RequestOutcome> requests;  // in workload order
   std::vector<MemoryPoint> memory;       // at most ~1000 samples, evenly thinned, in time order
   // Expert tier (after the warm start).
@@ -122,5 +125,8 @@ void write_point_json(JsonWriter& j, const PointResult& r, bool with_requests);
 void write_capacity_json(JsonWriter& j, const CapacityOutcome& c);
 
 MachineInfo describe_machine();
+// The model's canonical path (as the database's model rows have it), file size, architecture
+// and shape.
+ModelInfo describe_experiment_model(const model::Model& model);
 
 }  // namespace emoe::experiment

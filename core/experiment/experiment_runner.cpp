@@ -130,21 +130,6 @@ Result<uint64_t> check_point(const ExperimentPoint& p, const ExperimentConfig& c
   return *bytes;
 }
 
-ModelInfo describe_model(const model::Model& m) {
-  ModelInfo info;
-  const model::ModelConfig& c = m.config();
-  info.path = m.file().path();
-  info.arch = c.arch;
-  info.name = c.name;
-  info.n_layer = c.n_layer;
-  info.n_expert = c.n_expert;
-  info.n_expert_used = c.n_expert_used;
-  info.n_embd = c.n_embd;
-  info.n_vocab = c.n_vocab;
-  info.file_bytes = m.file().file_size();
-  return info;
-}
-
 int64_t model_context(const model::ModelConfig& c) {
   return c.n_ctx_train > 0 ? std::min<int64_t>(c.n_ctx_train, 4096) : 4096;
 }
@@ -163,7 +148,7 @@ Result<ExperimentResult> run_experiment(engine::InferenceSession& session,
                              .count();
   const model::Model& model = session.model();
   const model::ModelConfig& mc = model.config();
-  result.model = describe_model(model);
+  result.model = describe_experiment_model(model);
   result.machine = describe_machine();
   if (session.store() == nullptr || !mc.is_moe()) {
     return invalid_argument("experiment: the model has no experts, so there is nothing to page");

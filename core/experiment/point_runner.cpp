@@ -174,17 +174,6 @@ Status fill_accuracy(const ExperimentPoint& point, const PointInputs& in,
   return Status::ok();
 }
 
-void fill_latency_percentiles(PointResult& out) {
-  std::vector<double> ttft, e2e;
-  for (const RequestOutcome& o : out.requests) {
-    if (!o.metrics.completed) continue;
-    ttft.push_back(o.metrics.ttft_ms);
-    e2e.push_back(o.metrics.e2e_ms);
-  }
-  out.p90_ttft_ms = sched::percentile(ttft, 0.9);
-  out.p90_e2e_ms = sched::percentile(e2e, 0.9);
-}
-
 }  // namespace
 
 double expert_load_cost_ms(const ExperimentConfig& config, const MachineProfile& profile) {
@@ -378,7 +367,6 @@ Result<PointRun> run_point(const ExperimentPoint& point, const PointInputs& in,
   out.steps = served.steps;
   out.requests.reserve(served.requests.size());
   for (const sched::ServedRequest& r : served.requests) out.requests.push_back(outcome_of(r));
-  fill_latency_percentiles(out);
   out.memory = thin_evenly(memory.points(), kMaxMemoryPoints);
 
   out.hits = counters.hits;

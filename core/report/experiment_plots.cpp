@@ -287,7 +287,7 @@ std::vector<Plot> experiment_plots(const experiment::ExperimentResult& result) {
                   [](const PointResult& p) { return completed_or_nan(p, p.run.mean_e2e_ms); });
     add_rate_plot(plots, points, "latency_p90_vs_rate", "p90 end-to-end latency vs arrival rate",
                   "p90 E2E latency (ms)",
-                  [](const PointResult& p) { return completed_or_nan(p, p.p90_e2e_ms); });
+                  [](const PointResult& p) { return completed_or_nan(p, p.run.p90_e2e_ms); });
     add_rate_plot(plots, points, "latency_p99_vs_rate", "p99 end-to-end latency vs arrival rate",
                   "p99 E2E latency (ms)",
                   [](const PointResult& p) { return completed_or_nan(p, p.run.p99_e2e_ms); });

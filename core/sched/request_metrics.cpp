@@ -5,6 +5,8 @@
 #include <cmath>
 #include <vector>
 
+#include "core/common/json_writer.h"
+
 namespace emoe::sched {
 
 RequestMetrics compute_request_metrics(const RequestTiming& t) {
@@ -76,10 +78,27 @@ RunMetrics summarize_run(std::span<const RequestTiming> timings,
   r.mean_e2e_ms = s / n;
   r.mean_tpot_ms = tpot_sum / n;
   r.p50_ttft_ms = percentile(ttft, 0.5);
+  r.p90_ttft_ms = percentile(ttft, 0.9);
   r.p99_ttft_ms = percentile(ttft, 0.99);
   r.p50_e2e_ms = percentile(e2e, 0.5);
+  r.p90_e2e_ms = percentile(e2e, 0.9);
   r.p99_e2e_ms = percentile(e2e, 0.99);
   return r;
+}
+
+void write_run_metrics_json(JsonWriter& j, const RunMetrics& m) {
+  j.key("requests").value(m.requests).key("completed").value(m.completed);
+  j.key("rejected").value(m.rejected).key("slo_met").value(m.slo_met);
+  j.key("slo_attainment").value(m.slo_attainment);
+  j.key("throughput_tok_s").value(m.throughput_tokens_per_s);
+  j.key("throughput_req_s").value(m.throughput_requests_per_s);
+  j.key("prompt_tokens").value(m.prompt_tokens).key("generated_tokens").value(m.generated_tokens);
+  j.key("span_ms").value(m.span_ms);
+  j.key("ttft_mean_ms").value(m.mean_ttft_ms).key("ttft_p50_ms").value(m.p50_ttft_ms);
+  j.key("ttft_p90_ms").value(m.p90_ttft_ms).key("ttft_p99_ms").value(m.p99_ttft_ms);
+  j.key("e2e_mean_ms").value(m.mean_e2e_ms).key("e2e_p50_ms").value(m.p50_e2e_ms);
+  j.key("e2e_p90_ms").value(m.p90_e2e_ms).key("e2e_p99_ms").value(m.p99_e2e_ms);
+  j.key("tpot_mean_ms").value(m.mean_tpot_ms);
 }
 
 }  // namespace emoe::sched

@@ -7,6 +7,10 @@
 #include <cstdint>
 #include <span>
 
+namespace emoe {
+class JsonWriter;
+}
+
 namespace emoe::sched {
 
 // What the serving loop recorded for one request. Times are absolute on the loop's clock.
@@ -49,14 +53,19 @@ struct RunMetrics {
   double span_ms = 0.0;                    // first arrival -> last finish
   double throughput_tokens_per_s = 0.0;    // generated_tokens / span
   double throughput_requests_per_s = 0.0;  // completed / span
-  double mean_ttft_ms = 0.0, p50_ttft_ms = 0.0, p99_ttft_ms = 0.0;  // over completed requests
+  // Over completed requests.
+  double mean_ttft_ms = 0.0, p50_ttft_ms = 0.0, p90_ttft_ms = 0.0, p99_ttft_ms = 0.0;
   double mean_tpot_ms = 0.0;
-  double mean_e2e_ms = 0.0, p50_e2e_ms = 0.0, p99_e2e_ms = 0.0;
+  double mean_e2e_ms = 0.0, p50_e2e_ms = 0.0, p90_e2e_ms = 0.0, p99_e2e_ms = 0.0;
 };
 
 // timings and metrics are parallel arrays (one entry per request).
 RunMetrics summarize_run(std::span<const RequestTiming> timings,
                          std::span<const RequestMetrics> metrics);
+
+// The run's metrics as flat JSON members ("slo_attainment", "ttft_p90_ms", ...) of an open
+// object: the runs rows of `emoe serve` and of experiment points use the same keys.
+void write_run_metrics_json(JsonWriter& j, const RunMetrics& m);
 
 // Nearest-rank percentile (q in [0, 1]) of unsorted values; 0 for none.
 double percentile(std::span<const double> values, double q);

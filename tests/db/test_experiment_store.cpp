@@ -64,8 +64,8 @@ PointResult point(int32_t index, const std::string& scheduler, double rate) {
   p.run.throughput_tokens_per_s = 40.0 + index;
   p.run.mean_e2e_ms = 283.0;
   p.run.p99_e2e_ms = 495.0;
-  p.p90_e2e_ms = 490.5;
-  p.p90_ttft_ms = 64.25;
+  p.run.p90_e2e_ms = 490.5;
+  p.run.p90_ttft_ms = 64.25;
   p.hits = 100 + static_cast<uint64_t>(index);
   p.misses = 25;
   p.loads = 7;
@@ -111,8 +111,8 @@ void compare_points(const PointResult& got, const PointResult& want) {
   // Metrics are stored as JSON numbers with 9 significant digits.
   QVERIFY(std::abs(got.run.slo_attainment - want.run.slo_attainment) < 1e-8);
   QCOMPARE(got.run.throughput_tokens_per_s, want.run.throughput_tokens_per_s);
-  QCOMPARE(got.p90_e2e_ms, want.p90_e2e_ms);
-  QCOMPARE(got.p90_ttft_ms, want.p90_ttft_ms);
+  QCOMPARE(got.run.p90_e2e_ms, want.run.p90_e2e_ms);
+  QCOMPARE(got.run.p90_ttft_ms, want.run.p90_ttft_ms);
   QCOMPARE(got.hits, want.hits);
   QCOMPARE(got.bytes_moved, want.bytes_moved);
   QCOMPARE(got.peak_total_bytes, want.peak_total_bytes);
@@ -231,7 +231,8 @@ class TestExperimentStore : public QObject {
     QVERIFY(missing.status().message().find("42") != std::string::npos);
 
     // A runs row that is not an experiment point.
-    QVERIFY((*db)->exec("INSERT INTO runs(name, config, metrics) VALUES ('serve', '{}', '{}')")
+    QVERIFY((*db)
+                ->exec("INSERT INTO runs(name, config, metrics) VALUES ('serve', '{}', '{}')")
                 .is_ok());
     const int64_t serve_run = (*db)->last_insert_rowid();
     const std::vector<int64_t> pick = {serve_run};
@@ -245,9 +246,10 @@ class TestExperimentStore : public QObject {
     auto id = db::begin_experiment(**db, r, std::nullopt);
     auto run = db::store_experiment_point(**db, *id, point(0, "emoe", 1.0));
     QVERIFY(run.ok());
-    QVERIFY((*db)->exec("UPDATE runs SET metrics = '{\"index\": ' WHERE id = " +
-                        std::to_string(*run))
-                .is_ok());
+    QVERIFY(
+        (*db)
+            ->exec("UPDATE runs SET metrics = '{\"index\": ' WHERE id = " + std::to_string(*run))
+            .is_ok());
     auto damaged = db::load_experiment(**db, *id);
     QVERIFY(!damaged.ok());
     QCOMPARE(damaged.status().code(), StatusCode::Corrupt);

@@ -14,29 +14,12 @@
 #include "core/experts/expert_store.h"
 #include "core/experts/memory_plan.h"
 #include "core/model/model.h"
-#include "core/model/task_routed_model.h"
-#include "core/sched/builtin_workloads.h"
+#include "tests/support/small_models.h"
 
 using namespace emoe;
 using namespace emoe::experiment;
 
 namespace {
-
-model::SyntheticModelSpec small_spec() {
-  model::SyntheticModelSpec s;
-  s.n_layer = 4;
-  s.n_embd = 128;
-  s.n_head = 4;
-  s.n_head_kv = 2;
-  s.n_ff = 128;
-  s.n_expert = 8;
-  s.n_expert_used = 2;
-  s.n_vocab = 1024;
-  s.n_ctx = 512;
-  s.seed = 5;
-  s.name = "capacity test model";
-  return s;
-}
 
 CapacitySpec small_study() {
   CapacitySpec s;
@@ -59,11 +42,8 @@ class TestCapacityStudy : public QObject {
  private slots:
   void initTestCase() {
     QVERIFY(dir_.isValid());
-    auto prompts = sched::builtin_task_prompts();
-    QVERIFY2(prompts.ok(), prompts.status().message().c_str());
     const std::string path = dir_.filePath("small.gguf").toStdString();
-    Status st = model::write_task_routed_model(small_spec(), model::RoutingShape::Specialised,
-                                               *prompts, path);
+    Status st = test::write_small_task_routed_model(path, 5, "capacity test model");
     QVERIFY2(st.is_ok(), st.message().c_str());
     auto s = engine::InferenceSession::open(path);
     QVERIFY2(s.ok(), s.status().message().c_str());

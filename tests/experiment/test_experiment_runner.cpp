@@ -22,8 +22,8 @@
 #include "core/experts/expert_store.h"
 #include "core/metrics/accuracy.h"
 #include "core/model/model.h"
-#include "core/model/task_routed_model.h"
 #include "core/sched/builtin_workloads.h"
+#include "tests/support/small_models.h"
 
 using namespace emoe;
 using namespace emoe::experiment;
@@ -34,22 +34,6 @@ constexpr int kRequests = 12;
 constexpr int kCap = 5;
 constexpr double kRate = 40.0;
 constexpr double kSloScale = 0.3;  // tight enough that some SLOs are missed
-
-model::SyntheticModelSpec small_spec() {
-  model::SyntheticModelSpec s;
-  s.n_layer = 4;
-  s.n_embd = 128;
-  s.n_head = 4;
-  s.n_head_kv = 2;
-  s.n_ff = 128;
-  s.n_expert = 8;
-  s.n_expert_used = 2;
-  s.n_vocab = 1024;
-  s.n_ctx = 512;
-  s.seed = 5;
-  s.name = "experiment test model";
-  return s;
-}
 
 ExperimentConfig base_config() {
   ExperimentConfig c;
@@ -113,8 +97,7 @@ class TestExperimentRunner : public QObject {
     auto prompts = sched::builtin_task_prompts();
     QVERIFY2(prompts.ok(), prompts.status().message().c_str());
     const std::string path = dir_.filePath("small.gguf").toStdString();
-    Status st = model::write_task_routed_model(small_spec(), model::RoutingShape::Specialised,
-                                               *prompts, path);
+    Status st = test::write_small_task_routed_model(path, 5, "experiment test model");
     QVERIFY2(st.is_ok(), st.message().c_str());
     auto s = engine::InferenceSession::open(path);
     QVERIFY2(s.ok(), s.status().message().c_str());
@@ -237,7 +220,7 @@ class TestExperimentRunner : public QObject {
     }
     std::sort(e2e.begin(), e2e.end());
     const size_t rank = static_cast<size_t>(std::ceil(0.9 * double(e2e.size())));
-    QCOMPARE(r->points[0].p90_e2e_ms, e2e[rank - 1]);
+    QCOMPARE(r->points[0].run.p90_e2e_ms, e2e[rank - 1]);
   }
 
   void routing_all_is_the_full_model() {

@@ -249,7 +249,7 @@ inline emoe::experiment::ExperimentResult synthetic_result() {
     p.run.slo_met = static_cast<int64_t>(std::lround(slo(s, b, rate) * 10));
     p.run.slo_attainment = slo(s, b, rate);
     p.run.mean_e2e_ms = mean_e2e(s, b, rate);
-    p.p90_e2e_ms = mean_e2e(s, b, rate) * 1.5;
+    p.run.p90_e2e_ms = mean_e2e(s, b, rate) * 1.5;
     p.run.p99_e2e_ms = mean_e2e(s, b, rate) * 2.0;
     p.run.mean_ttft_ms = 10.0 * (s + 1) + rate;
     p.run.throughput_tokens_per_s = 50.0 * rate - s;

@@ -28,11 +28,10 @@
 #include <memory>
 #include <set>
 
-#include "core/model/task_routed_model.h"
 #include "core/report/experiment_report.h"
-#include "core/sched/builtin_workloads.h"
 #include "db/experiment_store.h"
 #include "db/schema.h"
+#include "tests/support/small_models.h"
 #include "ui/experiment_config_editor.h"
 #include "ui/experiment_dock.h"
 #include "ui/experiment_plots_view.h"
@@ -52,22 +51,6 @@ namespace {
 
 constexpr int kRunMs = 5 * 60 * 1000;
 constexpr int kWaitMs = 60000;
-
-model::SyntheticModelSpec small_spec() {
-  model::SyntheticModelSpec s;
-  s.n_layer = 4;
-  s.n_embd = 128;
-  s.n_head = 4;
-  s.n_head_kv = 2;
-  s.n_ff = 128;
-  s.n_expert = 8;
-  s.n_expert_used = 2;
-  s.n_vocab = 1024;
-  s.n_ctx = 512;
-  s.seed = 7;
-  s.name = "experiment dock test model";
-  return s;
-}
 
 // The configuration the dock runs, as a user would type it. slo_scale is tight enough that
 // some requests miss their SLOs on the virtual clock.
@@ -169,11 +152,9 @@ class TestExperimentDock : public QObject {
     qputenv("XDG_DATA_HOME", (tmp_.path() + "/data").toUtf8());
     qputenv("XDG_CONFIG_HOME", (tmp_.path() + "/config").toUtf8());
     QStandardPaths::setTestModeEnabled(true);
-    auto prompts = sched::builtin_task_prompts();
-    QVERIFY2(prompts.ok(), prompts.status().message().c_str());
     model_path_ = tmp_.filePath("small.gguf");
-    Status st = model::write_task_routed_model(small_spec(), model::RoutingShape::Specialised,
-                                               *prompts, model_path_.toStdString());
+    Status st = test::write_small_task_routed_model(model_path_.toStdString(), 7,
+                                                    "experiment dock test model");
     QVERIFY2(st.is_ok(), st.message().c_str());
     db_path_ = tmp_.filePath("history.db");
     dock_ = std::make_unique<ExperimentDock>(db_path_);
@@ -369,7 +350,7 @@ class TestExperimentDock : public QObject {
       QCOMPARE(cell(row, ExperimentResultsPanel::ColTtftMean), p.run.mean_ttft_ms);
       QCOMPARE(cell(row, ExperimentResultsPanel::ColTtftP99), p.run.p99_ttft_ms);
       QCOMPARE(cell(row, ExperimentResultsPanel::ColE2eMean), p.run.mean_e2e_ms);
-      QCOMPARE(cell(row, ExperimentResultsPanel::ColE2eP90), p.p90_e2e_ms);
+      QCOMPARE(cell(row, ExperimentResultsPanel::ColE2eP90), p.run.p90_e2e_ms);
       QCOMPARE(cell(row, ExperimentResultsPanel::ColE2eP99), p.run.p99_e2e_ms);
       QCOMPARE(cell(row, ExperimentResultsPanel::ColTokensPerS), p.run.throughput_tokens_per_s);
       QCOMPARE(cell(row, ExperimentResultsPanel::ColHitRate), p.hit_rate);
