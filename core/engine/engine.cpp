@@ -8,6 +8,7 @@
 
 #include "core/engine/attention.h"
 #include "core/engine/kv_cache.h"
+#include "core/engine/mla_attention.h"
 #include "core/engine/moe_layer.h"
 #include "core/experts/expert_cache.h"
 #include "core/model/model.h"
@@ -25,10 +26,14 @@ struct Engine::Impl {
         config(m.config()),
         options(o),
         pool(o.n_threads),
-        kv(config.n_layer, o.n_ctx, config.n_embd_kv(), o.kv_type, o.max_sequences) {}
+        kv(config.n_layer, o.n_ctx,
+           config.mla ? config.n_lora_kv + config.n_rot : config.n_embd_kv(),
+           config.mla ? 0 : config.n_embd_kv(), o.kv_type, o.max_sequences) {}
 
   Status validate(std::span<const BatchToken> batch) const;
   Status run_layer(int32_t il, std::span<const BatchToken> batch);
+  void standard_attention(const model::LayerWeights& lw, int32_t il,
+                          std::span<const BatchToken> batch);
   void attention_inputs(const model::LayerWeights& lw, int64_t n);
   void dense_ffn(const model::LayerWeights& lw, int64_t n);
   uint64_t scratch_bytes() const;
@@ -40,6 +45,7 @@ struct Engine::Impl {
   KvCache kv;
   std::vector<ForwardObserver*> observers;
   MoeWorkspace moe_ws;
+  MlaWorkspace mla_ws;
   // Step buffers, [n_tokens][width].
   std::vector<float> x, cur, q, k, v, attn, ffn_out, gate, up, h;
 };
@@ -55,6 +61,7 @@ uint64_t Engine::Impl::scratch_bytes() const {
         &moe_ws.sh_gate, &moe_ws.sh_up, &moe_ws.sh_h, &moe_ws.sh_out}) {
     floats += buf->capacity();
   }
+  floats += mla_scratch_floats(mla_ws);
   return floats * sizeof(float);
 }
 
@@ -133,13 +140,40 @@ Status Engine::Impl::run_layer(int32_t il, std::span<const BatchToken> batch) {
   const model::LayerWeights& lw = model.weights().layers[static_cast<size_t>(il)];
   const int64_t n = static_cast<int64_t>(batch.size());
   const int64_t d = config.n_embd;
-  const int64_t hd = config.n_embd_head;
-  const int64_t n_q = config.n_head * hd;
-  const int64_t n_kv = config.n_embd_kv();
 
   for (int64_t t = 0; t < n; ++t) {
     kernels::rms_norm(x.data() + t * d, lw.attn_norm.data(), config.rms_eps, d, cur.data() + t * d);
   }
+  if (config.mla) {
+    mla_attention(config, lw, kv, il, batch, cur.data(), ffn_out.data(), &pool, mla_ws);
+  } else {
+    standard_attention(lw, il, batch);
+  }
+  kernels::add(x.data(), ffn_out.data(), n * d, x.data());
+
+  for (int64_t t = 0; t < n; ++t) {
+    kernels::rms_norm(x.data() + t * d, lw.ffn_norm.data(), config.rms_eps, d, cur.data() + t * d);
+  }
+  if (config.layer_is_moe(il)) {
+    EMOE_RETURN_IF_ERROR(moe_forward(config, lw, il, batch, cur.data(), ffn_out.data(), &pool,
+                                     observers, options.experts, moe_ws));
+  } else {
+    dense_ffn(lw, n);
+  }
+  kernels::add(x.data(), ffn_out.data(), n * d, x.data());
+  for (ForwardObserver* o : observers) o->on_layer_output(il, batch, x.data(), d);
+  return Status::ok();
+}
+
+// llama-style attention: Q/K/V projections, the architecture's extras, RoPE, the KV cache and
+// attn_output into ffn_out.
+void Engine::Impl::standard_attention(const model::LayerWeights& lw, int32_t il,
+                                      std::span<const BatchToken> batch) {
+  const int64_t n = static_cast<int64_t>(batch.size());
+  const int64_t d = config.n_embd;
+  const int64_t hd = config.n_embd_head;
+  const int64_t n_q = config.n_head * hd;
+  const int64_t n_kv = config.n_embd_kv();
   kernels::matmul(lw.wq, cur.data(), n, d, q.data(), n_q, &pool);
   kernels::matmul(lw.wk, cur.data(), n, d, k.data(), n_kv, &pool);
   kernels::matmul(lw.wv, cur.data(), n, d, v.data(), n_kv, &pool);
@@ -156,20 +190,6 @@ Status Engine::Impl::run_layer(int32_t il, std::span<const BatchToken> batch) {
                              1.0f / std::sqrt(static_cast<float>(hd))};
   attention(shape, kv, il, batch, q.data(), attn.data(), &pool);
   kernels::matmul(lw.wo, attn.data(), n, n_q, ffn_out.data(), d, &pool);
-  kernels::add(x.data(), ffn_out.data(), n * d, x.data());
-
-  for (int64_t t = 0; t < n; ++t) {
-    kernels::rms_norm(x.data() + t * d, lw.ffn_norm.data(), config.rms_eps, d, cur.data() + t * d);
-  }
-  if (config.layer_is_moe(il)) {
-    EMOE_RETURN_IF_ERROR(moe_forward(config, lw, il, batch, cur.data(), ffn_out.data(), &pool,
-                                     observers, options.experts, moe_ws));
-  } else {
-    dense_ffn(lw, n);
-  }
-  kernels::add(x.data(), ffn_out.data(), n * d, x.data());
-  for (ForwardObserver* o : observers) o->on_layer_output(il, batch, x.data(), d);
-  return Status::ok();
 }
 
 Engine::Engine(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -237,10 +257,12 @@ Status Engine::decode(std::span<const BatchToken> batch, std::vector<float>* log
   m.x.resize(static_cast<size_t>(n * d));
   m.cur.resize(m.x.size());
   m.ffn_out.resize(m.x.size());
-  m.q.resize(static_cast<size_t>(n * n_q));
-  m.attn.resize(m.q.size());
-  m.k.resize(static_cast<size_t>(n * c.n_embd_kv()));
-  m.v.resize(m.k.size());
+  if (!c.mla) {  // latent attention keeps its own buffers (MlaWorkspace)
+    m.q.resize(static_cast<size_t>(n * n_q));
+    m.attn.resize(m.q.size());
+    m.k.resize(static_cast<size_t>(n * c.n_embd_kv()));
+    m.v.resize(m.k.size());
+  }
 
   for (int64_t t = 0; t < n; ++t) {
     kernels::get_row(w.token_embd, batch[static_cast<size_t>(t)].token, m.x.data() + t * d);

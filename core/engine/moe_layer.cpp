@@ -28,10 +28,12 @@ void top_k_desc(const float* p, int64_t n, int64_t k, int32_t* out) {
 
 namespace {
 
-// Fallback routing: the best-scoring resident experts (at most k), with the gate weights
-// rescaled so they sum to what the router's top-k weights summed to (1 when it renormalises).
-int64_t choose_resident(const float* probs, int64_t n_exp, int64_t k, const uint8_t* resident,
-                        float topk_weight_sum, int32_t* used, float* used_w) {
+// Fallback routing: the best-scoring resident experts (at most k, ranked by the selection
+// scores), with their gate weights (probs) rescaled so they sum to what the router's top-k
+// weights summed to (1 when it renormalises).
+int64_t choose_resident(const float* score, const float* probs, int64_t n_exp, int64_t k,
+                        const uint8_t* resident, float topk_weight_sum, int32_t* used,
+                        float* used_w) {
   int64_t n_used = 0;
   float sum = 0.0f;
   for (int64_t j = 0; j < k; ++j) {
@@ -40,7 +42,7 @@ int64_t choose_resident(const float* probs, int64_t n_exp, int64_t k, const uint
       if (!resident[e]) continue;
       bool taken = false;
       for (int64_t i = 0; i < n_used; ++i) taken = taken || used[i] == e;
-      if (!taken && (best < 0 || probs[e] > probs[best])) best = e;
+      if (!taken && (best < 0 || score[e] > score[best])) best = e;
     }
     if (best < 0) break;
     used[n_used] = best;
@@ -53,8 +55,9 @@ int64_t choose_resident(const float* probs, int64_t n_exp, int64_t k, const uint
   return n_used;
 }
 
-// Qwen2-MoE's shared expert, added to `out` after the routed sum as llama.cpp adds
-// ffn_shexp_out to moe_out: out += sigmoid(gate_inp . x) * down(silu(gate x) * up x).
+// The shared expert, added to `out` after the routed sum as llama.cpp adds ffn_shexp_out to
+// moe_out: out += g * down(silu(gate x) * up x), with g = sigmoid(gate_inp . x) for Qwen2-MoE
+// and no gate for DeepSeek.
 void add_shared_expert(const model::ModelConfig& c, const model::LayerWeights& lw, const float* x,
                        int64_t n, float* out, kernels::ThreadPool* pool, MoeWorkspace& ws) {
   const int64_t d = c.n_embd;
@@ -67,6 +70,14 @@ void add_shared_expert(const model::ModelConfig& c, const model::LayerWeights& l
   // The gate vector is a one-row F32 matrix, the product ggml computes for it.
   const kernels::MatrixView gate_inp{kernels::TensorType::F32, 1, d, static_cast<size_t>(d) * 4,
                                      lw.shexp_gate_inp.data()};
+  if (!c.shexp_gated) {
+    kernels::matmul(lw.ffn_gate_shexp, x, n, d, ws.sh_gate.data(), ff, pool);
+    kernels::matmul(lw.ffn_up_shexp, x, n, d, ws.sh_up.data(), ff, pool);
+    kernels::silu_mul(ws.sh_gate.data(), ws.sh_up.data(), n * ff, ws.sh_h.data());
+    kernels::matmul(lw.ffn_down_shexp, ws.sh_h.data(), n, ff, ws.sh_out.data(), d, pool);
+    kernels::add(out, ws.sh_out.data(), n * d, out);
+    return;
+  }
   kernels::matmul(gate_inp, x, n, d, ws.sh_logit.data(), 1, pool);
   kernels::matmul(lw.ffn_gate_shexp, x, n, d, ws.sh_gate.data(), ff, pool);
   kernels::matmul(lw.ffn_up_shexp, x, n, d, ws.sh_up.data(), ff, pool);
@@ -80,6 +91,34 @@ void add_shared_expert(const model::ModelConfig& c, const model::LayerWeights& l
     float* dst = out + t * d;
     for (int64_t j = 0; j < d; ++j) dst[j] += src[j] * g;
   }
+}
+
+// Selection scores: probs plus the selection bias, with every expert outside the best
+// n_group_used groups masked to -inf (llama.cpp's grouped top-k for DeepSeek-V3-style files).
+const float* selection_scores(const model::ModelConfig& c, const model::LayerWeights& lw,
+                              const float* probs, MoeWorkspace& ws) {
+  const int64_t n_exp = c.n_expert;
+  if (lw.exp_probs_b.empty() && c.n_expert_groups <= 1) return probs;
+  ws.sel.assign(probs, probs + n_exp);
+  if (!lw.exp_probs_b.empty())
+    kernels::add(ws.sel.data(), lw.exp_probs_b.data(), n_exp, ws.sel.data());
+  if (c.n_expert_groups > 1) {
+    const int64_t per = n_exp / c.n_expert_groups;
+    ws.group_score.resize(static_cast<size_t>(c.n_expert_groups));
+    for (int64_t g = 0; g < c.n_expert_groups; ++g) {
+      int32_t best[2];
+      top_k_desc(ws.sel.data() + g * per, per, 2, best);
+      ws.group_score[static_cast<size_t>(g)] =
+          ws.sel[g * per + best[0]] + ws.sel[g * per + best[1]];
+    }
+    std::vector<int32_t> keep(static_cast<size_t>(c.n_group_used));
+    top_k_desc(ws.group_score.data(), c.n_expert_groups, c.n_group_used, keep.data());
+    for (int64_t g = 0; g < c.n_expert_groups; ++g) {
+      if (std::find(keep.begin(), keep.end(), g) != keep.end()) continue;
+      std::fill_n(ws.sel.begin() + g * per, per, -INFINITY);
+    }
+  }
+  return ws.sel.data();
 }
 
 }  // namespace
@@ -118,9 +157,14 @@ Status moe_forward(const model::ModelConfig& c, const model::LayerWeights& lw, i
   for (int64_t t = 0; t < n; ++t) {
     float* probs = ws.probs.data() + t * n_exp;
     std::memcpy(probs, ws.logits.data() + t * n_exp, static_cast<size_t>(n_exp) * 4);
-    kernels::softmax(probs, n_exp);
+    if (c.gating == model::GatingFunc::Sigmoid) {
+      for (int64_t e = 0; e < n_exp; ++e) probs[e] = 1.0f / (1.0f + std::exp(-probs[e]));
+    } else {
+      kernels::softmax(probs, n_exp);
+    }
+    const float* sel = selection_scores(c, lw, probs, ws);
     int32_t* topk = ws.topk.data() + t * k;
-    top_k_desc(probs, n_exp, k, topk);
+    top_k_desc(sel, n_exp, k, topk);
     float* w_raw = ws.w_raw.data() + t * k;
     float* w = ws.w.data() + t * k;
     float sum = 0.0f;
@@ -128,9 +172,13 @@ Status moe_forward(const model::ModelConfig& c, const model::LayerWeights& lw, i
       w_raw[j] = probs[topk[j]];
       sum += w_raw[j];
     }
+    // ggml clamps the sum to the smallest normal F16 before dividing.
+    sum = std::max(sum, 6.103515625e-5f);
+    const bool scale = c.expert_weights_scale != 0.0f && c.expert_weights_scale != 1.0f;
     float w_sum = 0.0f;
     for (int64_t j = 0; j < k; ++j) {
       w[j] = c.expert_weights_norm ? w_raw[j] / sum : w_raw[j];
+      if (scale) w[j] *= c.expert_weights_scale;
       w_sum += w[j];
     }
     int32_t* used = ws.used.data() + t * k;
@@ -140,7 +188,7 @@ Status moe_forward(const model::ModelConfig& c, const model::LayerWeights& lw, i
     int64_t n_used = k;
     const bool all_hit = std::all_of(hit, hit + k, [](uint8_t h) { return h != 0; });
     if (access.mode == RoutingMode::Fallback && !all_hit) {
-      n_used = choose_resident(probs, n_exp, k, ws.resident.data(), w_sum, used, used_w);
+      n_used = choose_resident(sel, probs, n_exp, k, ws.resident.data(), w_sum, used, used_w);
     } else {
       std::copy(topk, topk + k, used);
       std::copy(w, w + k, used_w);

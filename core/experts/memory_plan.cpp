@@ -35,7 +35,9 @@ Result<MemoryPlan> plan_memory(const model::ModelConfig& c, const model::ModelWe
   p.dense_bytes = w.dense_bytes;
   p.all_expert_bytes = store.total_bytes();
   const uint64_t elem = o.kv_type == kernels::TensorType::F16 ? 2 : 4;
-  p.kv_bytes_per_token = 2 * static_cast<uint64_t>(c.n_layer * c.n_embd_kv()) * elem;
+  // What the engine's KvCache allocates: K and V rows, or for multi-head latent attention
+  // one latent + rope-key row per token and layer (engine/mla_attention.h).
+  p.kv_bytes_per_token = static_cast<uint64_t>(c.n_layer * c.kv_elems_per_token_layer()) * elem;
   const uint64_t n_batch = static_cast<uint64_t>(std::max<int64_t>(o.n_batch, 1));
   // Step buffers for a full batch plus one row of logits per token.
   p.scratch_bytes = 4 * n_batch * (scratch_floats_per_token(c) + static_cast<uint64_t>(c.n_vocab));

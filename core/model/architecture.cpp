@@ -3,6 +3,8 @@
 namespace emoe::model {
 
 // Defined in arch_<name>.cpp, one file per architecture.
+extern const ArchTraits kArchDeepseek;
+extern const ArchTraits kArchDeepseek2;
 extern const ArchTraits kArchLlama;
 extern const ArchTraits kArchOlmoe;
 extern const ArchTraits kArchQwen2Moe;
@@ -11,8 +13,8 @@ extern const ArchTraits kArchQwen3Moe;
 namespace {
 
 // Ordered by name, so lists in messages read alphabetically.
-const ArchTraits* const kArchitectures[] = {&kArchLlama, &kArchOlmoe, &kArchQwen2Moe,
-                                            &kArchQwen3Moe};
+const ArchTraits* const kArchitectures[] = {&kArchDeepseek, &kArchDeepseek2, &kArchLlama,
+                                            &kArchOlmoe,    &kArchQwen2Moe,  &kArchQwen3Moe};
 
 }  // namespace
 

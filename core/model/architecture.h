@@ -30,6 +30,15 @@ enum class ExpertWidth : uint8_t {
   ExpertKeyOrFf,         // {arch}.expert_feed_forward_length, else feed_forward_length
   ExpertKeyOrFfPerUsed,  // {arch}.expert_feed_forward_length, else feed_forward_length / top-k
   Ff,                    // feed_forward_length; the expert key is not read
+  ExpertKey,             // {arch}.expert_feed_forward_length, required
+};
+
+// How the router's top-k weights are formed beyond the softmax (build_moe_ffn's arguments).
+enum class RouterRule : uint8_t {
+  Fixed,     // softmax, ArchTraits::norm_topk, no scale (llama, qwen*, olmoe, deepseek)
+  FromFile,  // expert_gating_func (softmax or sigmoid), expert_weights_norm,
+             // expert_weights_scale, the exp_probs_b selection bias and the grouped top-k
+             // (expert_group_count / expert_group_used_count) as the file says (deepseek2)
 };
 
 struct ArchTraits {
@@ -52,6 +61,15 @@ struct ArchTraits {
   // {arch}.expert_shared_feed_forward_length, else feed_forward_length) scaled by
   // sigmoid(ffn_gate_inp_shexp . x) and added to the routed experts' sum.
   bool shared_expert = false;
+  // DeepSeek's shared experts: {arch}.expert_shared_count experts of the routed width fused
+  // into one FFN ffn_{gate,up,down}_shexp of width n_ff_exp x count, added without a gate.
+  bool shared_experts_ungated = false;
+  // {arch}.leading_dense_block_count: the first layers have a dense FFN (ffn_gate/up/down)
+  // and no router.
+  bool leading_dense = false;
+  RouterRule router = RouterRule::Fixed;
+  // Multi-head latent attention (deepseek2, mla_attention.h) instead of attn_q/k/v.
+  bool mla = false;
 };
 
 // nullptr when this build does not run `name`.

@@ -12,6 +12,7 @@
 #include "core/gguf/gguf_value.h"
 #include "core/gguf/gguf_writer.h"
 #include "core/model/architecture.h"
+#include "core/model/synthetic_deepseek.h"
 #include "core/tokenizer/vocab.h"
 #include "core/tokenizer/vocab_builder.h"
 #include "kernels/cpu/quantize.h"
@@ -31,19 +32,7 @@ constexpr int64_t kSlabElements = int64_t{1} << 22;  // generated between progre
 // Generation ends at this fraction; writing the file takes the rest.
 constexpr double kGenerateShare = 0.95;
 
-// One tensor of the file, in file order. Its weights are mean + std * N(0, 1).
-struct TensorPlan {
-  std::string name;
-  TensorType type;
-  std::vector<int64_t> ne;
-  double mean;
-  double std;
-  int64_t n_elements() const {
-    int64_t n = 1;
-    for (int64_t d : ne) n *= d;
-    return n;
-  }
-};
+using synth::TensorPlan;
 
 // Validated specs name a supported architecture; llama stands in for anything else so the
 // helpers below never see a null pointer.
@@ -83,6 +72,10 @@ std::vector<TensorPlan> plan_tensors(const SyntheticModelSpec& s) {
   std::vector<TensorPlan> t;
   t.push_back({"token_embd.weight", s.embd_type, {s.n_embd, s.n_vocab}, 0.0, 1.0});
   for (int64_t l = 0; l < s.n_layer; ++l) {
+    if (a.leading_dense) {  // deepseek, deepseek2
+      synth::plan_deepseek_layer(s, l, t);
+      continue;
+    }
     const std::string p = "blk." + std::to_string(l) + ".";
     t.push_back({p + "attn_norm.weight", f32, {s.n_embd}, 1.0, 0.1});
     t.push_back({p + "attn_q.weight", w, {s.n_embd, n_q}, 0.0, in_embd});
@@ -118,6 +111,13 @@ std::vector<TensorPlan> plan_tensors(const SyntheticModelSpec& s) {
   }
   t.push_back({"output_norm.weight", f32, {s.n_embd}, 1.0, 0.1});
   t.push_back({"output.weight", s.output_type, {s.n_embd, s.n_vocab}, 0.0, 2.0 * in_embd});
+  if (s.mix == QuantMix::Q4_K_M) {
+    for (TensorPlan& p : t) {
+      // llama-quantize leaves 1-D tensors and the routers unquantized.
+      if (p.ne.size() < 2 || p.name.find("ffn_gate_inp") != std::string::npos) continue;
+      p.type = q4_k_m_type(p.name, p.ne, s.n_layer, s.n_expert);
+    }
+  }
   return t;
 }
 
@@ -273,8 +273,10 @@ void set_hparams(gguf::GgufWriter& w, const SyntheticModelSpec& s) {
   w.set("general.architecture", Value::string(s.arch));
   w.set("general.name", Value::string(name));
   w.set("general.alignment", Value::u32(static_cast<uint32_t>(kAlignment)));
-  w.set("general.file_type", Value::u32(file_type_for(s.weight_type)));
-  if (is_quantized(s.weight_type) || is_quantized(s.embd_type) || is_quantized(s.output_type))
+  w.set("general.file_type", Value::u32(s.mix != QuantMix::Uniform ? quant_mix_file_type(s.mix)
+                                                                   : file_type_for(s.weight_type)));
+  if (s.mix != QuantMix::Uniform || is_quantized(s.weight_type) || is_quantized(s.embd_type) ||
+      is_quantized(s.output_type))
     w.set("general.quantization_version", Value::u32(2));
   w.set(p + "context_length", u32(s.n_ctx));
   w.set(p + "embedding_length", u32(s.n_embd));
@@ -297,6 +299,7 @@ void set_hparams(gguf::GgufWriter& w, const SyntheticModelSpec& s) {
     }
     if (a.shared_expert) w.set(p + "expert_shared_feed_forward_length", u32(shexp_width(s)));
   }
+  if (a.leading_dense) synth::set_deepseek_hparams(w, s);
   w.set(p + "vocab_size", u32(s.n_vocab));
 }
 
@@ -343,6 +346,14 @@ bool generate_tensor(const TensorPlan& t, uint64_t seed, uint64_t first, int n_t
 // The rules an architecture adds to the generic ones (architecture.h), so a generated file
 // loads in llama.cpp as well as here.
 Status validate_arch_rules(const SyntheticModelSpec& s, const ArchTraits& a) {
+  if (a.leading_dense) {
+    EMOE_RETURN_IF_ERROR(synth::validate_deepseek_spec(s));
+  } else if (s.n_layer_dense_lead || s.n_ff_dense || s.n_expert_shared || s.q_lora_rank ||
+             s.kv_lora_rank || s.v_head_dim || s.mla_legacy_kv_b || s.gating_sigmoid ||
+             s.exp_probs_b || s.expert_weights_norm || s.n_expert_groups || s.yarn_factor != 0.0f) {
+    return invalid_argument("arch " + s.arch + " has no leading dense layers, DeepSeek shared " +
+                            "experts, latent attention or DeepSeek router keys");
+  }
   if (a.moe_only && s.n_expert == 0) {
     return invalid_argument("arch " + s.arch + " is a mixture-of-experts architecture: n_expert " +
                             "must be at least 1");
@@ -433,14 +444,23 @@ Status validate_synthetic_spec(const SyntheticModelSpec& s) {
   }
   EMOE_RETURN_IF_ERROR(check_range("n_threads", s.n_threads, 0, 256));
   EMOE_RETURN_IF_ERROR(validate_arch_rules(s, *arch));
-  EMOE_RETURN_IF_ERROR(
-      check_type("weight_type", s.weight_type,
-                 {{"n_embd", s.n_embd},
-                  {"n_ff", s.n_ff},
-                  {"n_head * head_dim", s.n_head * head_dim},
-                  {"the shared expert width", std::max<int64_t>(shexp_width(s), 0)}}));
-  EMOE_RETURN_IF_ERROR(check_type("embd_type", s.embd_type, {{"n_embd", s.n_embd}}));
-  EMOE_RETURN_IF_ERROR(check_type("output_type", s.output_type, {{"n_embd", s.n_embd}}));
+  // A mix falls back to a type that fits each row, as llama-quantize does.
+  if (s.mix == QuantMix::Uniform)
+    EMOE_RETURN_IF_ERROR(
+        check_type("weight_type", s.weight_type,
+                   {{"n_embd", s.n_embd},
+                    {"n_ff", s.n_ff},
+                    {"n_head * head_dim", s.n_head * head_dim},
+                    {"the shared expert width", std::max<int64_t>(shexp_width(s), 0)}}));
+  if (s.mix == QuantMix::Uniform && traits_of(s).leading_dense) {
+    for (const auto& [what, n] : synth::deepseek_row_widths(s)) {
+      EMOE_RETURN_IF_ERROR(check_type("weight_type", s.weight_type, {{what, n}}));
+    }
+  }
+  if (s.mix == QuantMix::Uniform) {
+    EMOE_RETURN_IF_ERROR(check_type("embd_type", s.embd_type, {{"n_embd", s.n_embd}}));
+    EMOE_RETURN_IF_ERROR(check_type("output_type", s.output_type, {{"n_embd", s.n_embd}}));
+  }
   // Every bound above keeps this product far from overflow (< 2^63).
   const uint64_t bytes = data_bytes(plan_tensors(s));
   if (bytes > kMaxSyntheticModelBytes) {

@@ -37,6 +37,7 @@
 #include <string>
 
 #include "core/common/status.h"
+#include "core/model/quant_mix.h"
 #include "kernels/tensor_type.h"
 
 namespace emoe::model {
@@ -63,9 +64,31 @@ struct SyntheticModelSpec {
   int64_t n_rot = 0;
   float rope_freq_base = 10000.0f;
   float rms_eps = 1e-5f;
+  // DeepSeek (deepseek, deepseek2); must stay 0 / false for the other architectures.
+  int64_t n_layer_dense_lead = 0;  // leading dense-FFN layers (leading_dense_block_count)
+  int64_t n_ff_dense = 0;          // their width (feed_forward_length); 0: 2 x n_ff
+  int64_t n_expert_shared = 0;     // shared experts fused into ffn_*_shexp; 0: 1
+  // deepseek2's multi-head latent attention. head_dim is the query/key head (nope + rope) and
+  // n_rot its rope part (0: head_dim / 2); v_head_dim 0: head_dim.
+  int64_t q_lora_rank = 0;   // 0: attn_q
+  int64_t kv_lora_rank = 0;  // 0: 2 x head_dim
+  int64_t v_head_dim = 0;
+  bool mla_legacy_kv_b = false;  // write attn_kv_b (pre-split files) instead of attn_k_b/v_b
+  // deepseek2's router keys.
+  bool gating_sigmoid = false;  // expert_gating_func 2 (else 1, softmax)
+  bool exp_probs_b = false;     // write blk.N.exp_probs_b.bias
+  bool expert_weights_norm = false;
+  float expert_weights_scale = 1.0f;
+  int64_t n_expert_groups = 0, n_group_used = 0;  // grouped top-k when > 1
+  // YaRN (deepseek2): rope.scaling.type yarn with this factor when > 0.
+  float yarn_factor = 0.0f;
+  float yarn_log_multiplier = 0.0f;  // as converters write it (0.1 x mscale_all_dim)
+  int64_t yarn_orig_ctx = 0;         // 0: n_ctx
   kernels::TensorType weight_type = kernels::TensorType::F32;  // attention, FFNs, experts
   kernels::TensorType embd_type = kernels::TensorType::F32;    // token_embd
   kernels::TensorType output_type = kernels::TensorType::F32;  // output
+  // Q4_K_M: llama-quantize's per-tensor choice (quant_mix.h) replaces the three types above.
+  QuantMix mix = QuantMix::Uniform;
   uint64_t seed = 1;
   std::string name;   // general.name; empty: a name made from the shape and seed
   int n_threads = 0;  // worker threads for generation; 0: the hardware's count (at most 16)

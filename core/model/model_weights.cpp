@@ -1,5 +1,6 @@
 #include "core/model/model_weights.h"
 
+#include <algorithm>
 #include <string>
 
 #include "core/gguf/gguf_file.h"
@@ -50,6 +51,17 @@ class Binder {
     if (!t.ok()) return t.status();
     *out = view(**t);
     (expert ? expert_bytes : dense_bytes) += (*t)->n_bytes;
+    return Status::ok();
+  }
+
+  // A 3-D tensor [n][rows][cols] viewed as one matrix of n * rows rows.
+  Status stacked(const std::string& name, int64_t cols, int64_t rows, int64_t n,
+                 kernels::MatrixView* out) {
+    auto t = find(name, {cols, rows, n});
+    if (!t.ok()) return t.status();
+    *out = {(*t)->type, rows * n, cols, static_cast<size_t>(*kernels::row_bytes((*t)->type, cols)),
+            (*t)->data};
+    dense_bytes += (*t)->n_bytes;
     return Status::ok();
   }
 
@@ -129,9 +141,71 @@ Status bind_attention_extras(Binder& b, const ArchTraits& t, const ModelConfig& 
   return Status::ok();
 }
 
+// Legacy deepseek2 files keep keys and values in one attn_kv_b [n_head * (nope + v)][kv_lora]:
+// split and transpose its key rows into the per-head [kv_lora][nope] layout attn_k_b has, in
+// F32, so attention always runs on the latent (mla_attention.h).
+Status bind_legacy_kv_b(Binder& b, const ModelConfig& c, const std::string& p, LayerWeights& l) {
+  const int64_t nope = c.n_nope(), hv = c.n_embd_head_v, r = c.n_lora_kv;
+  kernels::MatrixView kv_b;
+  EMOE_RETURN_IF_ERROR(b.matrix(p + "attn_kv_b.weight", r, c.n_head * (nope + hv), &kv_b));
+  l.mla_kb.assign(static_cast<size_t>(c.n_head * r * nope), 0.0f);
+  l.mla_vb.assign(static_cast<size_t>(c.n_head * hv * r), 0.0f);
+  std::vector<float> row(static_cast<size_t>(r));
+  for (int64_t h = 0; h < c.n_head; ++h) {
+    for (int64_t j = 0; j < nope + hv; ++j) {
+      const int64_t src = h * (nope + hv) + j;
+      if (!kernels::dequantize_row(
+              kv_b.type,
+              static_cast<const uint8_t*>(kv_b.data) + static_cast<size_t>(src) * kv_b.row_stride,
+              row.data(), r)) {
+        return unsupported("tensor '" + p + "attn_kv_b.weight': cannot dequantize its type");
+      }
+      if (j < nope) {
+        for (int64_t i = 0; i < r; ++i)
+          l.mla_kb[static_cast<size_t>((h * r + i) * nope + j)] = row[i];
+      } else {
+        std::copy(row.begin(), row.end(),
+                  l.mla_vb.begin() + static_cast<ptrdiff_t>((h * hv + j - nope) * r));
+      }
+    }
+  }
+  const auto f32 = kernels::TensorType::F32;
+  l.wk_b = {f32, c.n_head * r, nope, static_cast<size_t>(nope) * 4,
+            reinterpret_cast<const uint8_t*>(l.mla_kb.data())};
+  l.wv_b = {f32, c.n_head * hv, r, static_cast<size_t>(r) * 4,
+            reinterpret_cast<const uint8_t*>(l.mla_vb.data())};
+  return Status::ok();
+}
+
+// deepseek2's attention tensors (llama.cpp's load_arch_tensors for it).
+Status bind_mla(Binder& b, const ModelConfig& c, const std::string& p, LayerWeights& l) {
+  const int64_t n_q = c.n_head * c.n_embd_head;
+  if (c.n_lora_q > 0) {
+    EMOE_RETURN_IF_ERROR(b.matrix(p + "attn_q_a.weight", c.n_embd, c.n_lora_q, &l.wq_a));
+    EMOE_RETURN_IF_ERROR(b.vector(p + "attn_q_a_norm.weight", c.n_lora_q, &l.attn_q_a_norm));
+    EMOE_RETURN_IF_ERROR(b.matrix(p + "attn_q_b.weight", c.n_lora_q, n_q, &l.wq_b));
+  } else {
+    EMOE_RETURN_IF_ERROR(b.matrix(p + "attn_q.weight", c.n_embd, n_q, &l.wq));
+  }
+  EMOE_RETURN_IF_ERROR(
+      b.matrix(p + "attn_kv_a_mqa.weight", c.n_embd, c.n_lora_kv + c.n_rot, &l.wkv_a_mqa));
+  EMOE_RETURN_IF_ERROR(b.vector(p + "attn_kv_a_norm.weight", c.n_lora_kv, &l.attn_kv_a_norm));
+  if (c.mla_split_kv) {
+    EMOE_RETURN_IF_ERROR(
+        b.stacked(p + "attn_k_b.weight", c.n_nope(), c.n_lora_kv, c.n_head, &l.wk_b));
+    EMOE_RETURN_IF_ERROR(
+        b.stacked(p + "attn_v_b.weight", c.n_lora_kv, c.n_embd_head_v, c.n_head, &l.wv_b));
+  } else {
+    EMOE_RETURN_IF_ERROR(bind_legacy_kv_b(b, c, p, l));
+  }
+  return b.matrix(p + "attn_output.weight", c.n_head * c.n_embd_head_v, c.n_embd, &l.wo);
+}
+
 Status bind_shared_expert(Binder& b, const ModelConfig& c, const std::string& p, LayerWeights& l) {
   const int64_t ff = c.n_ff_shexp;
-  EMOE_RETURN_IF_ERROR(b.vector(p + "ffn_gate_inp_shexp.weight", c.n_embd, &l.shexp_gate_inp));
+  if (c.shexp_gated) {
+    EMOE_RETURN_IF_ERROR(b.vector(p + "ffn_gate_inp_shexp.weight", c.n_embd, &l.shexp_gate_inp));
+  }
   EMOE_RETURN_IF_ERROR(b.matrix(p + "ffn_gate_shexp.weight", c.n_embd, ff, &l.ffn_gate_shexp));
   EMOE_RETURN_IF_ERROR(b.matrix(p + "ffn_up_shexp.weight", c.n_embd, ff, &l.ffn_up_shexp));
   return b.matrix(p + "ffn_down_shexp.weight", ff, c.n_embd, &l.ffn_down_shexp);
@@ -164,11 +238,15 @@ Result<ModelWeights> ModelWeights::bind(const gguf::GgufFile& f, const ModelConf
     LayerWeights& l = w.layers[static_cast<size_t>(il)];
     const std::string p = "blk." + std::to_string(il) + ".";
     EMOE_RETURN_IF_ERROR(b.vector(p + "attn_norm.weight", c.n_embd, &l.attn_norm));
-    EMOE_RETURN_IF_ERROR(b.matrix(p + "attn_q.weight", c.n_embd, n_q, &l.wq));
-    EMOE_RETURN_IF_ERROR(b.matrix(p + "attn_k.weight", c.n_embd, n_kv, &l.wk));
-    EMOE_RETURN_IF_ERROR(b.matrix(p + "attn_v.weight", c.n_embd, n_kv, &l.wv));
-    EMOE_RETURN_IF_ERROR(b.matrix(p + "attn_output.weight", n_q, c.n_embd, &l.wo));
-    EMOE_RETURN_IF_ERROR(bind_attention_extras(b, *traits, c, p, l).with_context(c.arch));
+    if (c.mla) {
+      EMOE_RETURN_IF_ERROR(bind_mla(b, c, p, l).with_context(c.arch + " latent attention"));
+    } else {
+      EMOE_RETURN_IF_ERROR(b.matrix(p + "attn_q.weight", c.n_embd, n_q, &l.wq));
+      EMOE_RETURN_IF_ERROR(b.matrix(p + "attn_k.weight", c.n_embd, n_kv, &l.wk));
+      EMOE_RETURN_IF_ERROR(b.matrix(p + "attn_v.weight", c.n_embd, n_kv, &l.wv));
+      EMOE_RETURN_IF_ERROR(b.matrix(p + "attn_output.weight", n_q, c.n_embd, &l.wo));
+      EMOE_RETURN_IF_ERROR(bind_attention_extras(b, *traits, c, p, l).with_context(c.arch));
+    }
     EMOE_RETURN_IF_ERROR(b.vector(p + "ffn_norm.weight", c.n_embd, &l.ffn_norm));
     if (c.layer_is_moe(il)) {
       if (f.find_tensor(p + "ffn_gate.0.weight")) {
@@ -179,6 +257,9 @@ Result<ModelWeights> ModelWeights::bind(const gguf::GgufFile& f, const ModelConf
       EMOE_RETURN_IF_ERROR(b.matrix(p + "ffn_gate_inp.weight", c.n_embd, c.n_expert, &l.router));
       if (l.router.type != TensorType::F32) {
         return unsupported("tensor '" + p + "ffn_gate_inp.weight' must be F32 (router)");
+      }
+      if (traits->router == RouterRule::FromFile) {
+        EMOE_RETURN_IF_ERROR(b.vector(p + "exp_probs_b.bias", c.n_expert, &l.exp_probs_b, false));
       }
       EMOE_RETURN_IF_ERROR(
           b.experts(p + "ffn_gate_exps.weight", c.n_embd, c.n_ff_exp, c.n_expert, &l.gate_exps));

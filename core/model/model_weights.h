@@ -47,11 +47,26 @@ struct LayerWeights {
   std::vector<float> attn_k_norm;
   std::vector<float> ffn_norm;  // [n_embd]
 
+  // Multi-head latent attention (ModelConfig::mla); wq above when q_lora_rank is 0.
+  kernels::MatrixView wq_a;           // attn_q_a: [n_lora_q][n_embd]
+  std::vector<float> attn_q_a_norm;   // [n_lora_q]
+  kernels::MatrixView wq_b;           // attn_q_b: [n_head * n_embd_head][n_lora_q]
+  kernels::MatrixView wkv_a_mqa;      // attn_kv_a_mqa: [n_lora_kv + n_rot][n_embd]
+  std::vector<float> attn_kv_a_norm;  // [n_lora_kv]
+  // Per head h, rows [h * n_lora_kv, (h + 1) * n_lora_kv) of wk_b map a query's nope part to
+  // the latent ([n_head * n_lora_kv][n_nope]); rows [h * n_embd_head_v, ...) of wv_b map the
+  // latent to the value head ([n_head * n_embd_head_v][n_lora_kv]). From attn_k_b / attn_v_b,
+  // or rearranged to F32 from a legacy attn_kv_b (mla_kb / mla_vb own those copies).
+  kernels::MatrixView wk_b;
+  kernels::MatrixView wv_b;
+  std::vector<float> mla_kb, mla_vb;
+
   // MoE layers
-  kernels::MatrixView router;  // ffn_gate_inp: [n_expert][n_embd]
-  ExpertTensor gate_exps;      // per expert [n_ff_exp][n_embd]
-  ExpertTensor up_exps;        // per expert [n_ff_exp][n_embd]
-  ExpertTensor down_exps;      // per expert [n_embd][n_ff_exp]
+  kernels::MatrixView router;      // ffn_gate_inp: [n_expert][n_embd]
+  std::vector<float> exp_probs_b;  // exp_probs_b.bias [n_expert], selection bias; may be empty
+  ExpertTensor gate_exps;          // per expert [n_ff_exp][n_embd]
+  ExpertTensor up_exps;            // per expert [n_ff_exp][n_embd]
+  ExpertTensor down_exps;          // per expert [n_embd][n_ff_exp]
 
   // Shared expert (ModelConfig::has_shared_expert): dense weights every token uses, so they
   // stay with the dense tier and never enter the expert store or cache.

@@ -49,6 +49,55 @@ void rope(float* x, int64_t n_heads, int64_t head_dim, int64_t n_dims, int64_t p
   }
 }
 
+namespace {
+
+// ggml_rope_yarn_corr_dim: the dimension whose wavelength fits n_rot turns into n_ctx_orig.
+float yarn_corr_dim(int64_t n_dims, int64_t n_ctx_orig, float n_rot, float base) {
+  return static_cast<float>(n_dims) *
+         std::log(static_cast<float>(n_ctx_orig) / (n_rot * 2.0f * 3.14159265358979323846f)) /
+         (2.0f * std::log(base));
+}
+
+}  // namespace
+
+void rope_yarn(float* x, int64_t n_heads, int64_t head_dim, int64_t n_dims, int64_t pos,
+               float freq_base, float freq_scale, RopeMode mode, const RopeYarn& y) {
+  const float lo =
+      std::max(0.0f, std::floor(yarn_corr_dim(n_dims, y.n_ctx_orig, y.beta_fast, freq_base)));
+  const float hi = std::min(static_cast<float>(n_dims - 1),
+                            std::ceil(yarn_corr_dim(n_dims, y.n_ctx_orig, y.beta_slow, freq_base)));
+  thread_local std::vector<float> cache;
+  if (cache.size() < static_cast<size_t>(n_dims)) cache.resize(static_cast<size_t>(n_dims));
+  const float theta_scale = std::pow(freq_base, -2.0f / static_cast<float>(n_dims));
+  float mscale = y.attn_factor;
+  if (y.ext_factor != 0.0f) mscale *= 1.0f + 0.1f * std::log(1.0f / freq_scale);
+  float theta_extrap = static_cast<float>(pos);
+  for (int64_t i0 = 0; i0 < n_dims; i0 += 2) {
+    const float theta_interp = freq_scale * theta_extrap;
+    float theta = theta_interp;
+    if (y.ext_factor != 0.0f) {
+      const float r = (static_cast<float>(i0) / 2.0f - lo) / std::max(0.001f, hi - lo);
+      const float ramp = (1.0f - std::min(1.0f, std::max(0.0f, r))) * y.ext_factor;
+      theta = theta_interp * (1.0f - ramp) + theta_extrap * ramp;
+    }
+    cache[i0] = std::cos(theta) * mscale;
+    cache[i0 + 1] = std::sin(theta) * mscale;
+    theta_extrap *= theta_scale;
+  }
+  const int64_t half = n_dims / 2;
+  for (int64_t h = 0; h < n_heads; ++h) {
+    float* v = x + h * head_dim;
+    for (int64_t i0 = 0; i0 < n_dims; i0 += 2) {
+      const float c = cache[i0], s = cache[i0 + 1];
+      float* a = mode == RopeMode::Neox ? v + i0 / 2 : v + i0;
+      float* b = mode == RopeMode::Neox ? v + i0 / 2 + half : v + i0 + 1;
+      const float x0 = *a, x1 = *b;
+      *a = x0 * c - x1 * s;
+      *b = x0 * s + x1 * c;
+    }
+  }
+}
+
 void softmax(float* x, int64_t n) {
   if (n <= 0) return;
   const float max = *std::max_element(x, x + n);

@@ -32,8 +32,13 @@ void quantize_activation_q8_K(const float* x, void* dst, int64_t n);
 // SIMD kernels can be tested bit for bit against them. nullptr for other types.
 VecDotFn vec_dot_k_fn_scalar(TensorType w);
 
-// AVX2 kernels (vec_dot_k_avx2.cpp; call only when the CPU has AVX2, FMA and F16C).
+// AVX2 kernels (vec_dot_k_avx2.cpp; call only when the CPU has AVX2, FMA and F16C) and
+// AVX-512 ones (vec_dot_k_avx512.cpp; only with AVX512-BW/VL and VNNI): the single-row dot and
+// the GEMV/GEMM tile (vec_dot.h's VecDotTileFn), bit-identical to the scalar reference.
 VecDotFn vec_dot_k_fn_avx2(TensorType w);
+VecDotTileFn vec_dot_k_tile_fn_avx2(TensorType w);
+VecDotFn vec_dot_k_fn_avx512(TensorType w);
+VecDotTileFn vec_dot_k_tile_fn_avx512(TensorType w);
 
 inline bool is_k_quant(TensorType t) {
   return t == TensorType::Q2_K || t == TensorType::Q3_K || t == TensorType::Q4_K ||

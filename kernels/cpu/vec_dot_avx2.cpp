@@ -80,6 +80,7 @@ VecDotFn vec_dot_fn_avx2(TensorType w, QuantOrder order) {
 // Two tokens per Blockwise GEMM tile: eight unpacked weight vectors plus two accumulators fit
 // the sixteen ymm registers.
 VecDotTileFn vec_dot_tile_fn_avx2(TensorType w, QuantOrder order) {
+  if (is_k_quant(w)) return vec_dot_k_tile_fn_avx2(w);
   return quant_tile_kernel<DotAvx2, 2>(w, order);
 }
 

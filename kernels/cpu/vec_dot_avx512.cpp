@@ -7,6 +7,7 @@
 #include <cstring>
 #include <type_traits>
 
+#include "kernels/cpu/quant_k.h"
 #include "kernels/cpu/vec_dot_impl.h"
 
 namespace emoe::kernels {
@@ -340,7 +341,8 @@ float dot_bf16(int64_t n, const void* w, const void* x) {
 namespace emoe::kernels {
 
 VecDotTileFn vec_dot_tile_fn_avx512(TensorType w, QuantOrder order, bool vnni) {
-  return vnni ? vnni_tile_kernel(w, order) : nullptr;
+  if (!vnni) return nullptr;
+  return is_k_quant(w) ? vec_dot_k_tile_fn_avx512(w) : vnni_tile_kernel(w, order);
 }
 
 VecDotFn vec_dot_fn_avx512(TensorType w, QuantOrder order, bool vnni, bool bf16) {
@@ -352,7 +354,8 @@ VecDotFn vec_dot_fn_avx512(TensorType w, QuantOrder order, bool vnni, bool bf16)
     case TensorType::BF16:
       return bf16 ? dot_bf16 : nullptr;
     default:
-      return vnni ? vnni_kernel(w, order) : nullptr;
+      if (!vnni) return nullptr;
+      return is_k_quant(w) ? vec_dot_k_fn_avx512(w) : vnni_kernel(w, order);
   }
 }
 

@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstring>
 #include <type_traits>
+#include <vector>
 
 #include "kernels/cpu/fp16.h"
 #include "kernels/cpu/quant_k.h"
@@ -29,177 +30,317 @@ inline float half(uint16_t h) { return _cvtsh_ss(h); }
 
 inline __m256i load32(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
 
-// Scales of elements 0..15 and 16..31 of a chunk, as int16 in the halves of a vector.
-inline __m256i scale_pair(int lo, int hi) {
-  return _mm256_set_m128i(_mm_set1_epi16(static_cast<short>(hi)),
-                          _mm_set1_epi16(static_cast<short>(lo)));
-}
-
 // Bits c of 32 bytes, as 0/1 bytes.
 inline __m256i bit_of(__m256i bytes, int c) {
   return _mm256_and_si256(_mm256_srli_epi16(bytes, c), _mm256_set1_epi8(1));
 }
 
-// One lane vector per super-block: sum over chunks of madd(scale, maddubs(w, x) - maddubs(o, x)).
-struct Chunk {
-  __m256i w;    // unsigned weight quants of the 32 elements
-  __m256i off;  // what the format subtracts from each (zero where nothing)
-  bool has_off;
+// One activation super-block with what every weight row needs from it precomputed.
+struct alignas(32) XK {
+  int8_t q[kQK_K];
+  int16_t off[kQK_K / 2];  // maddubs(offset, chunk) per chunk (types with a constant offset)
+  int16_t bsums[16];
+  int16_t q8s[8];  // sums per 32 elements (pairs of bsums)
+  float d;
 };
 
-inline __m256i chunk_sum(const Chunk& c, __m256i x, __m256i scale) {
-  __m256i p = _mm256_maddubs_epi16(c.w, x);
-  if (c.has_off) p = _mm256_sub_epi16(p, _mm256_maddubs_epi16(c.off, x));
-  return _mm256_madd_epi16(scale, p);
+// Per-16 scales of chunk c (int8 s[2c], s[2c+1]) as int16 in the two halves of a vector.
+inline __m256i scales16(__m128i s8, int c) {
+  const __m128i idx =
+      _mm_set_epi64x(0x0101010101010101LL * (2 * c + 1), 0x0101010101010101LL * (2 * c));
+  return _mm256_cvtepi8_epi16(_mm_shuffle_epi8(s8, idx));
+}
+// Per-32 scale of chunk c (byte c of s8) in every int16 lane.
+inline __m256i scales32(__m128i s8, int c) {
+  return _mm256_cvtepi8_epi16(_mm_shuffle_epi8(s8, _mm_set1_epi8(static_cast<char>(c))));
 }
 
-float dot_q2_k(int64_t n, const void* w, const void* xv) {
-  const auto* wb = static_cast<const BlockQ2_K*>(w);
-  const auto* xb = static_cast<const BlockQ8_K*>(xv);
-  const __m256i m3 = _mm256_set1_epi8(3);
-  __m256 acc = _mm256_setzero_ps();
-  for (int64_t i = 0; i < n / kQK_K; ++i) {
-    const BlockQ2_K& b = wb[i];
-    const BlockQ8_K& x = xb[i];
-    const float d = x.d * half(b.d);
-    const float dmin = -x.d * half(b.dmin);
-    const __m128i ms = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b.scales));
-    const __m256i mins =
-        _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(ms, 4), _mm_set1_epi8(0x0F)));
-    const __m256i prod = _mm256_madd_epi16(mins, load32(x.bsums));
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(dmin), _mm256_cvtepi32_ps(prod), acc);
-    __m256i sumi = _mm256_setzero_si256();
-    for (int h = 0; h < 2; ++h) {
-      const __m256i bits = load32(b.qs + 32 * h);
-      for (int j = 0; j < 4; ++j) {
-        const int c = 4 * h + j;
-        const Chunk ch{_mm256_and_si256(_mm256_srli_epi16(bits, 2 * j), m3), __m256i{}, false};
-        const __m256i sc = scale_pair(b.scales[2 * c] & 0xF, b.scales[2 * c + 1] & 0xF);
-        sumi = _mm256_add_epi32(sumi, chunk_sum(ch, load32(x.qs + 32 * c), sc));
-      }
-    }
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+// A weight super-block: chunk(c) gives the 32 unsigned quants of chunk c and scale(c) their
+// int16 scales; the block's own scales and mins as in the scalar reference.
+template <typename Block>
+struct KChunks;
+
+template <>
+struct KChunks<BlockQ2_K> {
+  static constexpr int kOffset = 0;
+  __m256i bits[2];
+  __m128i s8;
+  __m256i mins16;
+  float d, dmin;
+  explicit KChunks(const BlockQ2_K& b) : bits{load32(b.qs), load32(b.qs + 32)} {
+    const __m128i s = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b.scales));
+    s8 = _mm_and_si128(s, _mm_set1_epi8(0x0F));
+    mins16 = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(s, 4), _mm_set1_epi8(0x0F)));
+    d = half(b.d);
+    dmin = half(b.dmin);
   }
-  return hsum_float_8(acc);
-}
-
-float dot_q3_k(int64_t n, const void* w, const void* xv) {
-  const auto* wb = static_cast<const BlockQ3_K*>(w);
-  const auto* xb = static_cast<const BlockQ8_K*>(xv);
-  const __m256i m3 = _mm256_set1_epi8(3);
-  __m256 acc = _mm256_setzero_ps();
-  for (int64_t i = 0; i < n / kQK_K; ++i) {
-    const BlockQ3_K& b = wb[i];
-    const BlockQ8_K& x = xb[i];
-    const float d = x.d * half(b.d);
-    int sc[16];
-    q3k_scales(b.scales, sc);
-    const __m256i hbits = load32(b.hmask);
-    __m256i sumi = _mm256_setzero_si256();
-    for (int h = 0; h < 2; ++h) {
-      const __m256i bits = load32(b.qs + 32 * h);
-      for (int j = 0; j < 4; ++j) {
-        const int c = 4 * h + j;
-        // 4 where the high bit is clear: q = low - 4 * (1 - bit).
-        const __m256i off =
-            _mm256_slli_epi16(_mm256_xor_si256(bit_of(hbits, c), _mm256_set1_epi8(1)), 2);
-        const Chunk ch{_mm256_and_si256(_mm256_srli_epi16(bits, 2 * j), m3), off, true};
-        sumi = _mm256_add_epi32(
-            sumi, chunk_sum(ch, load32(x.qs + 32 * c), scale_pair(sc[2 * c], sc[2 * c + 1])));
-      }
-    }
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+  __m256i chunk(int c) const {
+    return _mm256_and_si256(_mm256_srli_epi16(bits[c / 4], 2 * (c % 4)), _mm256_set1_epi8(3));
   }
-  return hsum_float_8(acc);
+  __m256i scale(int c) const { return scales16(s8, c); }
+};
+
+template <>
+struct KChunks<BlockQ3_K> {
+  static constexpr int kOffset = 4;  // q = low | 4 * hbit, minus 4
+  __m256i bits[2], hbits;
+  __m128i s8;
+  float d, dmin = 0.0f;
+  explicit KChunks(const BlockQ3_K& b)
+      : bits{load32(b.qs), load32(b.qs + 32)}, hbits(load32(b.hmask)) {
+    // The sixteen 6-bit scales, four bytes at a time (ggml's aux trick; see q3k_scales).
+    uint32_t a[4];
+    std::memcpy(a, b.scales, 12);
+    const uint32_t k1 = 0x03030303, k2 = 0x0f0f0f0f, t = a[2];
+    a[2] = ((a[0] >> 4) & k2) | (((t >> 4) & k1) << 4);
+    a[3] = ((a[1] >> 4) & k2) | (((t >> 6) & k1) << 4);
+    a[0] = (a[0] & k2) | ((t & k1) << 4);
+    a[1] = (a[1] & k2) | (((t >> 2) & k1) << 4);
+    s8 = _mm_sub_epi8(_mm_setr_epi32(static_cast<int>(a[0]), static_cast<int>(a[1]),
+                                     static_cast<int>(a[2]), static_cast<int>(a[3])),
+                      _mm_set1_epi8(32));
+    d = half(b.d);
+  }
+  __m256i chunk(int c) const {
+    const __m256i lo =
+        _mm256_and_si256(_mm256_srli_epi16(bits[c / 4], 2 * (c % 4)), _mm256_set1_epi8(3));
+    return _mm256_or_si256(lo, _mm256_slli_epi16(bit_of(hbits, c), 2));
+  }
+  __m256i scale(int c) const { return scales16(s8, c); }
+};
+
+// Q4_K/Q5_K scales and mins as bytes (0..7 scales, 8..15 mins): ggml's utmp rearrangement of
+// get_scale_min_k4, four bytes at a time.
+inline __m128i scales_mins_k4(const uint8_t* scales) {
+  uint32_t u[4];
+  std::memcpy(u, scales, 12);
+  const uint32_t k1 = 0x3f3f3f3f, k2 = 0x0f0f0f0f, k3 = 0x03030303;
+  u[3] = ((u[2] >> 4) & k2) | (((u[1] >> 6) & k3) << 4);
+  const uint32_t mins_lo = u[1] & k1;
+  u[1] = (u[2] & k2) | (((u[0] >> 6) & k3) << 4);
+  u[2] = mins_lo;
+  u[0] &= k1;
+  return _mm_setr_epi32(static_cast<int>(u[0]), static_cast<int>(u[1]), static_cast<int>(u[2]),
+                        static_cast<int>(u[3]));
 }
 
-// Q4_K / Q5_K: eight 32-element sub-blocks with a 6-bit scale and min each.
 template <typename Block, bool kFive>
-float dot_q45_k(int64_t n, const void* w, const void* xv) {
-  const auto* wb = static_cast<const Block*>(w);
-  const auto* xb = static_cast<const BlockQ8_K*>(xv);
-  const __m256i m4 = _mm256_set1_epi8(0x0F);
-  __m256 acc = _mm256_setzero_ps();
-  __m128 acc_m = _mm_setzero_ps();
-  float summs = 0.0f;
-  for (int64_t i = 0; i < n / kQK_K; ++i) {
-    const Block& b = wb[i];
-    const BlockQ8_K& x = xb[i];
-    const float d = x.d * half(b.d);
-    const float dmin = -x.d * half(b.dmin);
-    int sc[8];
-    alignas(16) int16_t mins[8];
-    for (int c = 0; c < 8; ++c) {
-      int m;
-      k4_scale_min(c, b.scales, sc[c], m);
-      mins[c] = static_cast<int16_t>(m);
-    }
-    // Sums of the activations per 32 (bsums pairs), times the mins: four int32 lanes.
-    const __m256i bs = load32(x.bsums);
-    const __m128i q8s = _mm_hadd_epi16(_mm256_castsi256_si128(bs), _mm256_extracti128_si256(bs, 1));
-    const __m128i prod =
-        _mm_madd_epi16(_mm_load_si128(reinterpret_cast<const __m128i*>(mins)), q8s);
-    if constexpr (kFive) {
-      const __m128i s2 =
-          _mm_hadd_epi32(_mm_hadd_epi32(prod, _mm_setzero_si128()), _mm_setzero_si128());
-      summs = std::fma(dmin, static_cast<float>(_mm_cvtsi128_si32(s2)), summs);
-    } else {
-      acc_m = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(prod), acc_m);
-    }
-    __m256i hbits = _mm256_setzero_si256();
+struct KChunks45 {
+  static constexpr int kOffset = 0;
+  const Block& b;
+  __m256i hbits;
+  __m128i s8;
+  __m128i mins8;
+  float d, dmin;
+  explicit KChunks45(const Block& blk) : b(blk) {
+    s8 = scales_mins_k4(b.scales);
+    mins8 = _mm_cvtepu8_epi16(_mm_unpackhi_epi64(s8, s8));
     if constexpr (kFive) hbits = load32(b.qh);
-    __m256i sumi = _mm256_setzero_si256();
-    for (int p = 0; p < 4; ++p) {
-      const __m256i bits = load32(b.qs + 32 * p);
-      for (int k = 0; k < 2; ++k) {
-        const int c = 2 * p + k;
-        __m256i q = _mm256_and_si256(_mm256_srli_epi16(bits, 4 * k), m4);
-        if constexpr (kFive) q = _mm256_or_si256(q, _mm256_slli_epi16(bit_of(hbits, c), 4));
-        const Chunk ch{q, __m256i{}, false};
-        sumi = _mm256_add_epi32(sumi, chunk_sum(ch, load32(x.qs + 32 * c),
-                                                _mm256_set1_epi16(static_cast<short>(sc[c]))));
+    d = half(b.d);
+    dmin = half(b.dmin);
+  }
+  __m256i chunk(int c) const {
+    __m256i q = _mm256_and_si256(_mm256_srli_epi16(load32(b.qs + 32 * (c / 2)), 4 * (c & 1)),
+                                 _mm256_set1_epi8(0x0F));
+    if constexpr (kFive) q = _mm256_or_si256(q, _mm256_slli_epi16(bit_of(hbits, c), 4));
+    return q;
+  }
+  __m256i scale(int c) const { return scales32(s8, c); }
+};
+template <>
+struct KChunks<BlockQ4_K> : KChunks45<BlockQ4_K, false> {
+  using KChunks45::KChunks45;
+};
+template <>
+struct KChunks<BlockQ5_K> : KChunks45<BlockQ5_K, true> {
+  using KChunks45::KChunks45;
+};
+
+template <>
+struct KChunks<BlockQ6_K> {
+  static constexpr int kOffset = 32;
+  const BlockQ6_K& b;
+  __m128i s8;
+  float d, dmin = 0.0f;
+  explicit KChunks(const BlockQ6_K& blk)
+      : b(blk), s8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk.scales))), d(half(blk.d)) {}
+  __m256i chunk(int c) const {
+    const int h = c / 4, k = c % 4;
+    const __m256i lo =
+        _mm256_and_si256(_mm256_srli_epi16(load32(b.ql + 64 * h + 32 * (k & 1)), k >= 2 ? 4 : 0),
+                         _mm256_set1_epi8(0x0F));
+    const __m256i top =
+        _mm256_and_si256(_mm256_slli_epi16(_mm256_srli_epi16(load32(b.qh + 32 * h), 2 * k), 4),
+                         _mm256_set1_epi8(0x30));
+    return _mm256_or_si256(lo, top);
+  }
+  __m256i scale(int c) const { return scales16(s8, c); }
+};
+
+template <typename Block>
+void prepare_x(const BlockQ8_K* x, int64_t nb, XK* out) {
+  for (int64_t i = 0; i < nb; ++i) {
+    XK& o = out[i];
+    std::memcpy(o.q, x[i].qs, kQK_K);
+    if constexpr (KChunks<Block>::kOffset != 0) {
+      const __m256i off = _mm256_set1_epi8(KChunks<Block>::kOffset);
+      for (int c = 0; c < 8; ++c) {
+        _mm256_store_si256(reinterpret_cast<__m256i*>(o.off + 16 * c),
+                           _mm256_maddubs_epi16(off, load32(x[i].qs + 32 * c)));
       }
     }
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
-  }
-  const float sum = hsum_float_8(acc);
-  if constexpr (kFive) {
-    return sum + summs;
-  } else {
-    acc_m = _mm_add_ps(acc_m, _mm_movehl_ps(acc_m, acc_m));
-    acc_m = _mm_add_ss(acc_m, _mm_movehdup_ps(acc_m));
-    return sum + _mm_cvtss_f32(acc_m);
+    const __m256i bs = load32(x[i].bsums);
+    _mm256_store_si256(reinterpret_cast<__m256i*>(o.bsums), bs);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(o.q8s),
+                     _mm_hadd_epi16(_mm256_castsi256_si128(bs), _mm256_extracti128_si256(bs, 1)));
+    o.d = x[i].d;
   }
 }
 
-float dot_q6_k(int64_t n, const void* w, const void* xv) {
-  const auto* wb = static_cast<const BlockQ6_K*>(w);
-  const auto* xb = static_cast<const BlockQ8_K*>(xv);
-  const __m256i m4 = _mm256_set1_epi8(0x0F);
-  const __m256i m3 = _mm256_set1_epi8(3);
-  const __m256i m32 = _mm256_set1_epi8(32);
-  __m256 acc = _mm256_setzero_ps();
-  for (int64_t i = 0; i < n / kQK_K; ++i) {
-    const BlockQ6_K& b = wb[i];
-    const BlockQ8_K& x = xb[i];
-    const float d = x.d * half(b.d);
-    __m256i sumi = _mm256_setzero_si256();
-    for (int h = 0; h < 2; ++h) {
-      const __m256i hi = load32(b.qh + 32 * h);
-      for (int k = 0; k < 4; ++k) {
-        const int c = 4 * h + k;
-        const __m256i lo = _mm256_and_si256(
-            _mm256_srli_epi16(load32(b.ql + 64 * h + 32 * (k & 1)), k >= 2 ? 4 : 0), m4);
-        const __m256i top =
-            _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hi, 2 * k), m3), 4);
-        const Chunk ch{_mm256_or_si256(lo, top), m32, true};
-        sumi = _mm256_add_epi32(sumi, chunk_sum(ch, load32(x.qs + 32 * c),
-                                                scale_pair(b.scales[2 * c], b.scales[2 * c + 1])));
+// Float accumulators of one output.
+struct Acc {
+  __m256 a;     // ggml's eight lanes
+  __m128 m;     // Q4_K: four lanes of min terms
+  float summs;  // Q5_K: the min terms
+};
+
+// One super-block of T outputs sharing a weight row: exactly the float operations of the
+// scalar reference, in its order, for each.
+template <typename Block, int T>
+inline void accumulate(const KChunks<Block>& w, const XK* const* x, int64_t i, Acc* acc) {
+  __m256i sumi[T];
+  for (int t = 0; t < T; ++t) sumi[t] = _mm256_setzero_si256();
+  for (int c = 0; c < 8; ++c) {
+    const __m256i q = w.chunk(c), sc = w.scale(c);
+    for (int t = 0; t < T; ++t) {
+      __m256i p = _mm256_maddubs_epi16(q, load32(x[t][i].q + 32 * c));
+      if constexpr (KChunks<Block>::kOffset != 0)
+        p = _mm256_sub_epi16(p, load32(x[t][i].off + 16 * c));
+      sumi[t] = _mm256_add_epi32(sumi[t], _mm256_madd_epi16(sc, p));
+    }
+  }
+  for (int t = 0; t < T; ++t) {
+    const XK& xk = x[t][i];
+    Acc& a = acc[t];
+    const float d = xk.d * w.d;
+    if constexpr (std::is_same_v<Block, BlockQ2_K>) {
+      const float dmin = -xk.d * w.dmin;
+      const __m256i prod = _mm256_madd_epi16(w.mins16, load32(xk.bsums));
+      a.a = _mm256_fmadd_ps(_mm256_set1_ps(dmin), _mm256_cvtepi32_ps(prod), a.a);
+    }
+    if constexpr (std::is_same_v<Block, BlockQ4_K> || std::is_same_v<Block, BlockQ5_K>) {
+      const float dmin = -xk.d * w.dmin;
+      const __m128i prod =
+          _mm_madd_epi16(w.mins8, _mm_load_si128(reinterpret_cast<const __m128i*>(xk.q8s)));
+      if constexpr (std::is_same_v<Block, BlockQ4_K>) {
+        a.m = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(prod), a.m);
+      } else {
+        const __m128i s2 = _mm_add_epi32(prod, _mm_unpackhi_epi64(prod, prod));
+        const int isum = _mm_cvtsi128_si32(_mm_add_epi32(s2, _mm_shuffle_epi32(s2, 1)));
+        a.summs = std::fma(dmin, static_cast<float>(isum), a.summs);
       }
     }
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+    a.a = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi[t]), a.a);
   }
-  return hsum_float_8(acc);
+}
+
+template <typename Block>
+inline float finish(const Acc& acc) {
+  const float sum = hsum_float_8(acc.a);
+  if constexpr (std::is_same_v<Block, BlockQ4_K>) {
+    __m128 m = _mm_add_ps(acc.m, _mm_movehl_ps(acc.m, acc.m));  // (m0+m2, m1+m3)
+    m = _mm_add_ss(m, _mm_movehdup_ps(m));
+    return sum + _mm_cvtss_f32(m);
+  }
+  if constexpr (std::is_same_v<Block, BlockQ5_K>) return sum + acc.summs;
+  return sum;
+}
+
+// How far ahead GEMV prefetches each row: past 4 KiB pages, where the hardware prefetcher stops
+// (as the legacy quant kernels do, see vec_dot_x86_quant.h).
+constexpr int64_t kPrefetchBytes = 8192;
+
+// R weight rows x T prepared activation rows, out[t * os + r]; ahead: prefetch distance.
+template <typename Block, int R, int T>
+void k_tile(int64_t nb, const Block* const* w, const XK* const* x, float* out, int64_t os,
+            int64_t ahead) {
+  Acc acc[R][T];
+  for (int r = 0; r < R; ++r) {
+    for (int t = 0; t < T; ++t) acc[r][t] = {_mm256_setzero_ps(), _mm_setzero_ps(), 0.0f};
+  }
+  for (int64_t i = 0; i < nb; ++i) {
+    if (ahead) {
+      for (int r = 0; r < R; ++r) {
+        const char* p = reinterpret_cast<const char*>(w[r] + i) + ahead;
+        for (size_t l = 0; l < sizeof(Block); l += 64) _mm_prefetch(p + l, _MM_HINT_T0);
+      }
+    }
+    for (int r = 0; r < R; ++r) accumulate<Block, T>(KChunks<Block>(w[r][i]), x, i, acc[r]);
+  }
+  for (int r = 0; r < R; ++r) {
+    for (int t = 0; t < T; ++t) out[t * os + r] = finish<Block>(acc[r][t]);
+  }
+}
+
+// Prepared activations; grows to the largest call and is then reused (one per thread).
+XK* scratch(size_t n) {
+  thread_local std::vector<XK> buf;
+  if (buf.size() < n) buf.resize(n);
+  return buf.data();
+}
+
+template <typename Block>
+inline const Block* row_at(const void* base, size_t stride, int64_t r) {
+  return reinterpret_cast<const Block*>(static_cast<const unsigned char*>(base) +
+                                        static_cast<size_t>(r) * stride);
+}
+
+template <typename Block>
+float k_dot(int64_t n, const void* w, const void* x) {
+  const int64_t nb = n / kQK_K;
+  XK* xk = scratch(static_cast<size_t>(nb));
+  prepare_x<Block>(static_cast<const BlockQ8_K*>(x), nb, xk);
+  const Block* wr = static_cast<const Block*>(w);
+  float out;
+  k_tile<Block, 1, 1>(nb, &wr, &xk, &out, 0, kPrefetchBytes);
+  return out;
+}
+
+// GEMV (one token): rows in twos, prefetching whole groups of rows ahead. GEMM: tokens in
+// twos against one row at a time (the sixteen ymm registers), leftover tokens as GEMV.
+template <typename Block>
+void k_tile_any(int64_t n, const void* w, size_t ws, int64_t nr, const void* x, size_t xs,
+                int64_t nt, float* out, int64_t os) {
+  constexpr int kRows = 2, kTokens = 2;
+  const int64_t nb = n / kQK_K;
+  XK* buf = scratch(static_cast<size_t>(nb * nt));
+  for (int64_t t = 0; t < nt; ++t) prepare_x<Block>(row_at<BlockQ8_K>(x, xs, t), nb, buf + t * nb);
+  int64_t t = 0;
+  for (; t + kTokens <= nt; t += kTokens) {
+    const XK* xt[kTokens];
+    for (int k = 0; k < kTokens; ++k) xt[k] = buf + (t + k) * nb;
+    for (int64_t r = 0; r < nr; ++r) {
+      const Block* wr = row_at<Block>(w, ws, r);
+      k_tile<Block, 1, kTokens>(nb, &wr, xt, out + t * os + r, os, 0);
+    }
+  }
+  const int64_t group = static_cast<int64_t>(ws) * kRows;
+  const int64_t ahead =
+      nt == 1 && group > 0 ? (kPrefetchBytes + group - 1) / group * group : int64_t{0};
+  for (; t < nt; ++t) {
+    const XK* xt = buf + t * nb;
+    float* o = out + t * os;
+    int64_t r = 0;
+    for (; r + kRows <= nr; r += kRows) {
+      const Block* wr[kRows];
+      for (int k = 0; k < kRows; ++k) wr[k] = row_at<Block>(w, ws, r + k);
+      k_tile<Block, kRows, 1>(nb, wr, &xt, o + r, 0, ahead);
+    }
+    for (; r < nr; ++r) {
+      const Block* wr = row_at<Block>(w, ws, r);
+      k_tile<Block, 1, 1>(nb, &wr, &xt, o + r, 0, kPrefetchBytes);
+    }
+  }
 }
 
 }  // namespace
@@ -207,15 +348,32 @@ float dot_q6_k(int64_t n, const void* w, const void* xv) {
 VecDotFn vec_dot_k_fn_avx2(TensorType w) {
   switch (w) {
     case TensorType::Q2_K:
-      return dot_q2_k;
+      return k_dot<BlockQ2_K>;
     case TensorType::Q3_K:
-      return dot_q3_k;
+      return k_dot<BlockQ3_K>;
     case TensorType::Q4_K:
-      return dot_q45_k<BlockQ4_K, false>;
+      return k_dot<BlockQ4_K>;
     case TensorType::Q5_K:
-      return dot_q45_k<BlockQ5_K, true>;
+      return k_dot<BlockQ5_K>;
     case TensorType::Q6_K:
-      return dot_q6_k;
+      return k_dot<BlockQ6_K>;
+    default:
+      return nullptr;
+  }
+}
+
+VecDotTileFn vec_dot_k_tile_fn_avx2(TensorType w) {
+  switch (w) {
+    case TensorType::Q2_K:
+      return k_tile_any<BlockQ2_K>;
+    case TensorType::Q3_K:
+      return k_tile_any<BlockQ3_K>;
+    case TensorType::Q4_K:
+      return k_tile_any<BlockQ4_K>;
+    case TensorType::Q5_K:
+      return k_tile_any<BlockQ5_K>;
+    case TensorType::Q6_K:
+      return k_tile_any<BlockQ6_K>;
     default:
       return nullptr;
   }

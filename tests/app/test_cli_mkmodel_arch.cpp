@@ -111,8 +111,8 @@ class TestCliMkmodelArch : public QObject {
     QTest::addColumn<QString>("reason");
     QTest::newRow("architecture")
         << 0
-        << "architecture 'deepseek2' is not supported (supported: llama, olmoe, qwen2moe, "
-           "qwen3moe)";
+        << "architecture 'deepseek3' is not supported (supported: deepseek, deepseek2, llama, "
+           "olmoe, qwen2moe, qwen3moe)";
     QTest::newRow("tensor_type") << 1 << "which this engine cannot compute (supported: f32";
   }
   void unsupportedFilesStillShowMetadata() {
@@ -122,7 +122,7 @@ class TestCliMkmodelArch : public QObject {
     const QString bad = dir_.filePath(QString("bad%1.gguf").arg(which));
     emoe::test::GgufEdit e;
     if (which == 0) {
-      e.set_keys = {{"general.architecture", emoe::gguf::Value::string("deepseek2")}};
+      e.set_keys = {{"general.architecture", emoe::gguf::Value::string("deepseek3")}};
     } else {
       e.retype = {{"blk.1.ffn_down_shexp.weight", emoe::kernels::TensorType::IQ4_NL, {128, 64}}};
     }

@@ -402,6 +402,72 @@ class TestKQuants : public QObject {
     }
   }
 
+  void tileKernelsMatchScalar() {
+    // The GEMV/GEMM tiles of every SIMD path give each output the scalar reference's bits, over
+    // shapes that exercise the row and token groupings and their leftovers, with row strides
+    // and output strides wider than the data (only the tile is written).
+    std::mt19937 rng(17);
+    std::normal_distribution<float> nd(0.0f, 1.0f);
+    int checked = 0;
+    for (TensorType t : kTypes) {
+      const VecDotFn scalar = vec_dot_fn(Isa::Scalar, t);
+      QVERIFY(scalar != nullptr);
+      for (Isa isa : isas()) {
+        const VecDotTileFn tile = vec_dot_tile_fn(isa, t);
+        if (isa == Isa::Scalar) {
+          QVERIFY(tile == nullptr);
+          continue;
+        }
+        QVERIFY(tile != nullptr);
+        for (int64_t nb : {1, 3, 16}) {
+          for (int64_t nr : {1, 2, 3, 4, 5, 9}) {
+            const int64_t nt = 1 + static_cast<int64_t>(rng() % 10);
+            const int64_t n = 256 * nb;
+            const size_t ws = *row_bytes(t, n) + 2 * (rng() % 3);
+            const size_t xs = *row_bytes(TensorType::Q8_K, n) + 4 * (rng() % 2);
+            Bytes w(ws * static_cast<size_t>(nr)), x(xs * static_cast<size_t>(nt));
+            for (int64_t r = 0; r < nr; ++r) {
+              const Bytes row = random_blocks(t, nb, rng);
+              std::memcpy(w.data() + r * ws, row.data(), row.size());
+            }
+            for (int64_t k = 0; k < nt; ++k) {
+              std::vector<float> xf(static_cast<size_t>(n));
+              for (float& v : xf) v = nd(rng);
+              const Bytes row = q8k_row(t, xf);
+              std::memcpy(x.data() + k * xs, row.data(), row.size());
+            }
+            const int64_t os = nr + 2;
+            std::vector<float> out(static_cast<size_t>(os * nt), -7.0f);
+            tile(n, w.data(), ws, nr, x.data(), xs, nt, out.data(), os);
+            for (int64_t k = 0; k < nt; ++k) {
+              for (int64_t r = 0; r < os; ++r) {
+                const float got = out[static_cast<size_t>(k * os + r)];
+                if (r >= nr) {
+                  QCOMPARE(got, -7.0f);
+                  continue;
+                }
+                const float want = scalar(n, w.data() + r * ws, x.data() + k * xs);
+                QVERIFY2(std::memcmp(&got, &want, 4) == 0,
+                         qPrintable(QString("%1 %2 nb=%3 nr=%4 nt=%5 r=%6 t=%7: %8 vs %9")
+                                        .arg(tname(t))
+                                        .arg(QString::fromLatin1(isa_name(isa).data()))
+                                        .arg(nb)
+                                        .arg(nr)
+                                        .arg(nt)
+                                        .arg(r)
+                                        .arg(k)
+                                        .arg(double{got}, 0, 'g', 9)
+                                        .arg(double{want}, 0, 'g', 9)));
+                ++checked;
+              }
+            }
+          }
+        }
+      }
+    }
+    if (detected_isa() >= Isa::Avx2) QVERIFY(checked > 500);
+  }
+
   void matmulUsesTheDot() {
     // GEMV and GEMM over a K-quant matrix give each output the dot product's bits.
     std::mt19937 rng(9);

@@ -121,9 +121,9 @@ std::vector<BadCase> bad_cases() {
       {"olmoe_no_ff", "olmoe", drop_keys({"olmoe.feed_forward_length"}), nf,
        "metadata 'olmoe.feed_forward_length' is missing"},
       {"unsupported_arch", "qwen3moe",
-       set_key("general.architecture", gguf::Value::string("deepseek2")), no,
-       "architecture 'deepseek2' is not supported (supported: llama, olmoe, qwen2moe, "
-       "qwen3moe)"},
+       set_key("general.architecture", gguf::Value::string("deepseek3")), no,
+       "architecture 'deepseek3' is not supported (supported: deepseek, deepseek2, llama, "
+       "olmoe, qwen2moe, qwen3moe)"},
   };
 }
 
@@ -222,8 +222,8 @@ class TestArchitectureErrors : public QObject {
     QTest::addColumn<int>("which");
     QTest::addColumn<QString>("message");
     QTest::newRow("unknown") << 0
-                             << "arch 'mixtral' is not supported (supported: llama, olmoe, "
-                                "qwen2moe, qwen3moe)";
+                             << "arch 'mixtral' is not supported (supported: deepseek, "
+                                "deepseek2, llama, olmoe, qwen2moe, qwen3moe)";
     QTest::newRow("dense_qwen") << 1 << "arch qwen2moe is a mixture-of-experts architecture";
     QTest::newRow("olmoe_gqa") << 2 << "arch olmoe needs n_head_kv = n_head (4)";
     QTest::newRow("q2_head_dim") << 3 << "arch qwen2moe needs head_dim = n_embd / n_head (16)";

@@ -59,7 +59,7 @@ Result<ReferenceComparison> compare_with_reference(const model::Model& model,
         d_hidden = std::max(d_hidden, std::fabs((*h)[static_cast<size_t>(i)] - want));
         ref_hidden = std::max(ref_hidden, std::fabs(want));
       }
-      if (hp.n_expert == 0) continue;
+      if (hp.n_expert == 0 || r.routing[static_cast<size_t>(L)].empty()) continue;
       const RefRoute& rt = r.routing[static_cast<size_t>(L)][static_cast<size_t>(pos)];
       const CapturedRoute* got_r = e.capture.route(L, pos);
       if (!got_r) {

@@ -1,5 +1,6 @@
 // An independent float64 forward pass for checking the engine, of the architectures
-// llama / Mixtral (FIXTURES_README.md section 2), qwen2moe, qwen3moe and olmoe, each as
+// llama / Mixtral (FIXTURES_README.md section 2), qwen2moe, qwen3moe, olmoe, deepseek and
+// deepseek2 (latent attention in reference_mla.h), each as
 // llama.cpp's graph for it computes (src/models/<arch>.cpp, build_moe_ffn in
 // src/llama-graph.cpp). It shares no code with core/ (model, engine) or kernels/: weights are
 // read straight from the GGUF tensors and dequantized here (reference_decode.h), the
@@ -36,6 +37,13 @@ struct RefHparams {
   bool tied_output = false;  // output.weight absent: token_embd is the output matrix
   bool qkv_bias = false;     // attn_{q,k,v}.bias added after the projections
   enum class QkNorm { None, PerHead, Whole } qk_norm = QkNorm::None;  // before RoPE
+  // deepseek / deepseek2
+  int64_t n_dense_lead = 0;                // leading layers with a dense FFN and no router
+  bool shexp_ungated = false;              // shared experts added without a gate
+  bool sigmoid = false;                    // sigmoid gating instead of softmax
+  double w_scale = 0.0;                    // multiplies the top-k weights unless 0 or 1
+  int64_t n_groups = 0, n_group_used = 0;  // grouped top-k when n_groups > 1
+  bool mla = false;                        // multi-head latent attention (reference_mla.h)
 };
 
 struct RefOptions {
@@ -63,9 +71,10 @@ struct RefRoute {
 
 struct RefOutput {
   int64_t n_tokens = 0;
-  std::vector<double> logits;                  // [n_tokens][n_vocab]
-  std::vector<std::vector<double>> hidden;     // [n_layer][n_tokens * n_embd], after layer
-  std::vector<std::vector<RefRoute>> routing;  // [n_layer][n_tokens]; empty for dense
+  std::vector<double> logits;               // [n_tokens][n_vocab]
+  std::vector<std::vector<double>> hidden;  // [n_layer][n_tokens * n_embd], after layer
+  // [n_layer][n_tokens] for MoE models (a dense layer's entry is empty); empty for dense models
+  std::vector<std::vector<RefRoute>> routing;
 };
 
 class ReferenceForward {
