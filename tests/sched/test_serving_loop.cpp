@@ -120,7 +120,7 @@ class TestServingLoop : public QObject {
     auto scheduler = sched::make_scheduler(kind, demo_profile());
     sched::ServingOptions so;
     so.max_batch_tokens = 8;  // long prompts go in chunks, next to decode tokens
-    so.cost = {1.0, 0.25};
+    so.cost = {1.0, 0.25, {}};
     int max_seqs = 0, mixed_steps = 0, waiting_steps = 0, steps = 0;
     int64_t tokens_seen = 0;
     so.on_step = [&](const sched::StepInfo& s) {
@@ -216,7 +216,7 @@ class TestServingLoop : public QObject {
     auto s = sched::make_scheduler(sched::SchedulerKind::Fcfs, {});
     sched::ServingOptions so;
     so.stop_at_eos = false;
-    so.cost = {1.0, 0.5};
+    so.cost = {1.0, 0.5, {}};
     sched::ServeRequest r;
     r.id = 7;
     r.prompt = prompt_of(4, 1, 32000);
@@ -268,7 +268,7 @@ class TestServingLoop : public QObject {
     reqs[1].max_new_tokens = 20;  // G_R = 20 (a cap below 17 would leave n_S at 1)
     sched::ServingOptions so;
     so.stop_at_eos = false;
-    so.cost = {1.0, 0.5};
+    so.cost = {1.0, 0.5, {}};
 
     for (auto kind : {sched::SchedulerKind::Emoe, sched::SchedulerKind::Fcfs}) {
       auto engine = engine::Engine::create(**model, eo);
@@ -319,7 +319,7 @@ class TestServingLoop : public QObject {
     reqs[1].max_new_tokens = 2;
     sched::ServingOptions so;
     so.stop_at_eos = false;
-    so.cost = {1.0, 0.5};
+    so.cost = {1.0, 0.5, {}};
     auto res = sched::serve(**engine, rec, reqs, so);
     QVERIFY(res.ok());
     QVERIFY(rec.calls.size() >= 2);
