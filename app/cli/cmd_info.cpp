@@ -22,6 +22,63 @@ std::string shape(const std::vector<int64_t>& ne) {
   return s;
 }
 
+// DeepSeek's leading dense layers hold no experts.
+int64_t first_moe(const model::ModelConfig& c) {
+  return std::min(c.n_layer_dense_lead, std::max<int64_t>(c.n_layer - 1, 0));
+}
+int64_t moe_layers(const model::ModelConfig& c) {
+  return std::max<int64_t>(c.n_layer - c.n_layer_dense_lead, 0);
+}
+
+void print_semantics(const model::ModelConfig& c) {
+  const bool sigmoid = c.gating == model::GatingFunc::Sigmoid;
+  std::printf("semantics:   rope %s, top-k weights %s, q/k norm %s",
+              c.rope_mode == kernels::RopeMode::Neox ? "neox" : "norm",
+              c.expert_weights_norm ? "renormalised"
+              : sigmoid             ? "as sigmoid gives them"
+                                    : "as softmax gives them",
+              c.qk_norm == model::QkNorm::PerHead ? "per head"
+              : c.qk_norm == model::QkNorm::Whole ? "whole projection"
+                                                  : "none");
+  if (c.is_moe() && (sigmoid || c.n_expert_groups > 1 || c.expert_weights_scale != 0.0f)) {
+    std::printf(", router %s", sigmoid ? "sigmoid" : "softmax");
+    if (c.n_expert_groups > 1) {
+      std::printf(" in %lld groups (best %lld used)", (long long)c.n_expert_groups,
+                  (long long)c.n_group_used);
+    }
+    if (c.expert_weights_scale != 0.0f && c.expert_weights_scale != 1.0f) {
+      std::printf(", weights x %g", c.expert_weights_scale);
+    }
+  }
+  if (c.has_shared_expert()) {
+    if (c.shexp_gated) {
+      std::printf(", shared expert n_ff_shexp %lld (sigmoid-gated, dense)",
+                  static_cast<long long>(c.n_ff_shexp));
+    } else {
+      std::printf(", %lld shared experts n_ff_shexp %lld (ungated, dense)",
+                  static_cast<long long>(c.n_expert_shared), static_cast<long long>(c.n_ff_shexp));
+    }
+  }
+  if (c.is_moe() && c.n_layer_dense_lead > 0) {
+    std::printf(", %lld leading dense layers (n_ff %lld)", (long long)c.n_layer_dense_lead,
+                (long long)c.n_ff);
+  }
+  if (c.mla) {
+    std::printf(
+        ", latent attention: kv_lora_rank %lld, q_lora_rank %lld, heads %lld nope + %lld rope, "
+        "values %lld, K/V from %s, KV cache %lld elements per token and layer",
+        (long long)c.n_lora_kv, (long long)c.n_lora_q, (long long)c.n_nope(), (long long)c.n_rot,
+        (long long)c.n_embd_head_v,
+        c.mla_split_kv ? "attn_k_b/attn_v_b" : "attn_kv_b (legacy, rearranged to F32)",
+        (long long)c.kv_elems_per_token_layer());
+  }
+  if (c.yarn_ext_factor != 0.0f) {
+    std::printf(", YaRN rope (factor %g, original context %lld)", 1.0 / c.rope_freq_scale,
+                (long long)c.n_ctx_orig_yarn);
+  }
+  std::printf("\n");
+}
+
 void print_text(const gguf::GgufFile& f, const model::Model* m, const Status& load) {
   std::printf("file:        %s\n", f.path().c_str());
   std::printf("gguf:        v%u, %zu metadata keys, %zu tensors, alignment %llu, %s\n", f.version(),
@@ -46,25 +103,15 @@ void print_text(const gguf::GgufFile& f, const model::Model* m, const Status& lo
         (long long)c.n_ff, (long long)c.n_ff_exp, (long long)c.n_expert, (long long)c.n_expert_used,
         c.rope_freq_base, c.rms_eps);
     // The architecture's semantics, as the engine will run them (core/model/architecture.h).
-    std::printf("semantics:   rope %s, top-k weights %s, q/k norm %s",
-                c.rope_mode == kernels::RopeMode::Neox ? "neox" : "norm",
-                c.expert_weights_norm ? "renormalised" : "as softmax gives them",
-                c.qk_norm == model::QkNorm::PerHead ? "per head"
-                : c.qk_norm == model::QkNorm::Whole ? "whole projection"
-                                                    : "none");
-    if (c.has_shared_expert()) {
-      std::printf(", shared expert n_ff_shexp %lld (sigmoid-gated, dense)",
-                  static_cast<long long>(c.n_ff_shexp));
-    }
-    std::printf("\n");
+    print_semantics(c);
     std::printf("tokenizer:   %s (pre %s), %d tokens, bos %d, eos %d, unk %d, add_bos %s\n",
                 voc.model.c_str(), voc.pre.c_str(), voc.size(), voc.bos, voc.eos, voc.unk,
                 voc.add_bos ? "yes" : "no");
     std::printf("weights:     dense %s, experts %s", human_bytes(w.dense_bytes).c_str(),
                 human_bytes(w.expert_bytes).c_str());
     if (c.is_moe()) {
-      std::printf(" (%lld x %lld experts, %s per expert)", (long long)c.n_layer,
-                  (long long)c.n_expert, human_bytes(w.bytes_per_expert(0)).c_str());
+      std::printf(" (%lld x %lld experts, %s per expert)", (long long)moe_layers(c),
+                  (long long)c.n_expert, human_bytes(w.bytes_per_expert(first_moe(c))).c_str());
       std::printf(", experts are %.1f%% of all weights",
                   100.0 * static_cast<double>(w.expert_bytes) /
                       static_cast<double>(w.expert_bytes + w.dense_bytes));
@@ -99,7 +146,7 @@ void print_json(const gguf::GgufFile& f, const model::Model* m, const Status& lo
     j.key("tokenizer").begin_object().key("model").value(m->tokenizer().vocab().model);
     j.key("n_tokens").value(int64_t{m->tokenizer().vocab().size()}).end_object();
     j.key("dense_bytes").value(w.dense_bytes).key("expert_bytes").value(w.expert_bytes);
-    j.key("bytes_per_expert").value(w.bytes_per_expert(0));
+    j.key("bytes_per_expert").value(w.bytes_per_expert(first_moe(c)));
   }
   if (plan) {
     j.key("memory").begin_object();

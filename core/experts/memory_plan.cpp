@@ -16,15 +16,30 @@ std::string mib(uint64_t bytes) {
          " MiB)";
 }
 
-// Float buffers one forward step keeps per token (engine step buffers, MoE workspace).
+// Float buffers one forward step keeps per token: what engine.cpp, moe_layer.cpp and
+// mla_attention.cpp resize for a batch (Engine::Impl::scratch_bytes adds them up), each at
+// its widest layer.
 uint64_t scratch_floats_per_token(const model::ModelConfig& c) {
-  const uint64_t n_q = static_cast<uint64_t>(c.n_head * c.n_embd_head);
-  const uint64_t n_kv = static_cast<uint64_t>(c.n_embd_kv());
-  const uint64_t ff = static_cast<uint64_t>(std::max({c.n_ff, c.n_ff_exp, c.n_ff_shexp}));
-  const uint64_t k = static_cast<uint64_t>(std::max<int64_t>(c.n_expert_used, 1));
-  const uint64_t e = static_cast<uint64_t>(c.n_expert);
-  return 3 * static_cast<uint64_t>(c.n_embd) + 2 * n_q + 2 * n_kv + 3 * ff +
-         (k + 2) * static_cast<uint64_t>(c.n_embd) + 2 * e + 3 * k;
+  const auto u = [](int64_t v) { return static_cast<uint64_t>(std::max<int64_t>(v, 0)); };
+  const uint64_t d = u(c.n_embd);
+  const uint64_t n_q = u(c.n_head * c.n_embd_head);
+  uint64_t f = 3 * d;  // x, cur, ffn_out
+  if (c.mla) {
+    // MlaWorkspace: qa, q, the kv_a_mqa rows [latent | rope key], the heads' values.
+    f += u(c.n_lora_q) + n_q + u(c.n_lora_kv + c.n_rot) + u(c.n_head * c.n_embd_head_v);
+  } else {
+    f += 2 * n_q + 2 * u(c.n_embd_kv());  // q, attn, k, v
+  }
+  // Dense FFN (a dense model, or DeepSeek's leading dense layers): gate, up, h.
+  if (!c.is_moe() || c.n_layer_dense_lead > 0) f += 3 * u(c.n_ff);
+  if (c.is_moe()) {
+    const uint64_t k = u(c.n_expert_used), e = u(c.n_expert);
+    f += 2 * e + 3 * k;      // router logits, probs; w_raw, w, used_w
+    f += k * d + 2 * d;      // slot_out; one expert's gathered xs and down
+    f += 3 * u(c.n_ff_exp);  // that expert's gate, up, h
+    if (c.has_shared_expert()) f += 3 * u(c.n_ff_shexp) + d + 1;  // sh_gate/up/h, out, logit
+  }
+  return f;
 }
 
 }  // namespace

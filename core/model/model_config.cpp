@@ -174,8 +174,19 @@ Status read_mla(const gguf::GgufFile& f, ModelConfig& c) {
   EMOE_RETURN_IF_ERROR(read_dim(f, kv_key, true, &c.n_lora_kv));
   if (c.n_lora_kv <= 0) return corrupt("metadata '" + kv_key + "' must be positive, got 0");
   int64_t k_mla = 0, v_mla = 0;
-  EMOE_RETURN_IF_ERROR(read_dim(f, p + "attention.key_length_mla", false, &k_mla));
-  EMOE_RETURN_IF_ERROR(read_dim(f, p + "attention.value_length_mla", false, &v_mla));
+  const std::string k_mla_key = p + "attention.key_length_mla";
+  const std::string v_mla_key = p + "attention.value_length_mla";
+  EMOE_RETURN_IF_ERROR(read_dim(f, k_mla_key, false, &k_mla));
+  EMOE_RETURN_IF_ERROR(read_dim(f, v_mla_key, false, &v_mla));
+  // Converters write both or neither; one alone would silently select the legacy layout.
+  if ((k_mla > 0) != (v_mla > 0)) {
+    return k_mla > 0 ? missing_key(v_mla_key, k_mla_key +
+                                                  " is set: attn_k_b / attn_v_b files "
+                                                  "write both")
+                     : missing_key(k_mla_key, v_mla_key +
+                                                  " is set: attn_k_b / attn_v_b files "
+                                                  "write both");
+  }
   c.mla_split_kv = k_mla > 0 && v_mla > 0;
   c.n_embd_head = c.n_embd / c.n_head;
   c.n_embd_head_v = c.n_embd_head;
@@ -347,7 +358,14 @@ void write_hparams_json(JsonWriter& j, const ModelConfig& c) {
   }
   if (c.mla) {
     j.key("mla").value(true).key("n_lora_q").value(c.n_lora_q).key("n_lora_kv").value(c.n_lora_kv);
-    j.key("n_embd_head_v").value(c.n_embd_head_v);
+    j.key("n_embd_head_v").value(c.n_embd_head_v).key("mla_split_kv").value(c.mla_split_kv);
+    j.key("kv_elems_per_token_layer").value(c.kv_elems_per_token_layer());
+    j.key("kq_scale").value(double{c.kq_scale});
+  }
+  if (c.yarn_ext_factor != 0.0f) {
+    j.key("rope_scaling").value("yarn").key("n_ctx_orig_yarn").value(c.n_ctx_orig_yarn);
+    j.key("yarn_beta_fast").value(double{c.yarn_beta_fast});
+    j.key("yarn_beta_slow").value(double{c.yarn_beta_slow});
   }
 }
 

@@ -147,7 +147,11 @@ Status bind_attention_extras(Binder& b, const ArchTraits& t, const ModelConfig& 
 Status bind_legacy_kv_b(Binder& b, const ModelConfig& c, const std::string& p, LayerWeights& l) {
   const int64_t nope = c.n_nope(), hv = c.n_embd_head_v, r = c.n_lora_kv;
   kernels::MatrixView kv_b;
+  const uint64_t dense_before = b.dense_bytes;
   EMOE_RETURN_IF_ERROR(b.matrix(p + "attn_kv_b.weight", r, c.n_head * (nope + hv), &kv_b));
+  // The engine only ever reads the F32 copies below; the file's tensor is read once, here.
+  // So the copies, not the tensor, are what the layer keeps resident.
+  b.dense_bytes = dense_before + static_cast<uint64_t>(c.n_head * (nope + hv) * r) * 4;
   l.mla_kb.assign(static_cast<size_t>(c.n_head * r * nope), 0.0f);
   l.mla_vb.assign(static_cast<size_t>(c.n_head * hv * r), 0.0f);
   std::vector<float> row(static_cast<size_t>(r));
@@ -211,6 +215,12 @@ Status bind_shared_expert(Binder& b, const ModelConfig& c, const std::string& p,
   return b.matrix(p + "ffn_down_shexp.weight", ff, c.n_embd, &l.ffn_down_shexp);
 }
 
+Status bind_dense_ffn(Binder& b, const ModelConfig& c, const std::string& p, LayerWeights& l) {
+  EMOE_RETURN_IF_ERROR(b.matrix(p + "ffn_gate.weight", c.n_embd, c.n_ff, &l.ffn_gate));
+  EMOE_RETURN_IF_ERROR(b.matrix(p + "ffn_up.weight", c.n_embd, c.n_ff, &l.ffn_up));
+  return b.matrix(p + "ffn_down.weight", c.n_ff, c.n_embd, &l.ffn_down);
+}
+
 }  // namespace
 
 Result<ModelWeights> ModelWeights::bind(const gguf::GgufFile& f, const ModelConfig& c) {
@@ -272,9 +282,9 @@ Result<ModelWeights> ModelWeights::bind(const gguf::GgufFile& f, const ModelConf
             bind_shared_expert(b, c, p, l).with_context(c.arch + " shared expert"));
       }
     } else {
-      EMOE_RETURN_IF_ERROR(b.matrix(p + "ffn_gate.weight", c.n_embd, c.n_ff, &l.ffn_gate));
-      EMOE_RETURN_IF_ERROR(b.matrix(p + "ffn_up.weight", c.n_embd, c.n_ff, &l.ffn_up));
-      EMOE_RETURN_IF_ERROR(b.matrix(p + "ffn_down.weight", c.n_ff, c.n_embd, &l.ffn_down));
+      // A dense model's FFN, or one of a MoE model's leading dense layers (deepseek*).
+      const Status st = bind_dense_ffn(b, c, p, l);
+      if (!st.is_ok()) return c.is_moe() ? st.with_context(c.arch + " dense FFN") : st;
     }
   }
   EMOE_RETURN_IF_ERROR(b.vector("output_norm.weight", c.n_embd, &w.output_norm));

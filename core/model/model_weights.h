@@ -87,7 +87,9 @@ struct ModelWeights {
   std::vector<float> output_norm;  // [n_embd]
   kernels::MatrixView output;      // [n_vocab][n_embd]; token_embd when the file ties them
 
-  uint64_t dense_bytes = 0;                        // every weight that is not an expert matrix
+  // Every weight that is not an expert matrix, as the engine holds it: a legacy attn_kv_b
+  // counts as its F32 rearrangement (mla_kb / mla_vb), not as the file's tensor.
+  uint64_t dense_bytes = 0;
   uint64_t expert_bytes = 0;                       // all experts of all layers
   uint64_t bytes_per_expert(int64_t layer) const;  // gate + up + down of one expert
 

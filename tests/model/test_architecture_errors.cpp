@@ -1,4 +1,5 @@
-// Bad input for the qwen2moe, qwen3moe and olmoe loaders: a missing architecture-specific
+// Bad input for the qwen2moe, qwen3moe, olmoe, deepseek and deepseek2 loaders: a missing
+// architecture-specific
 // tensor or key, a wrong shape, an unsupported tensor type or architecture gives a Status that
 // names what is wrong (never a crash), and the fallbacks llama.cpp has for absent keys
 // (expert widths from feed_forward_length, tied output for qwen3moe) load and run. Also the
@@ -20,13 +21,15 @@ using kernels::TensorType;
 
 namespace {
 
-model::SyntheticModelSpec small(const char* arch) {
+// `which` is an architecture, or one of the deepseek2 variants below.
+model::SyntheticModelSpec small(const std::string& which) {
   model::SyntheticModelSpec s;
+  const std::string arch = which.rfind("deepseek2", 0) == 0 ? "deepseek2" : which;
   s.arch = arch;
   s.n_layer = 2;
   s.n_embd = 64;
   s.n_head = 4;
-  s.n_head_kv = std::string(arch) == "olmoe" ? 4 : 2;
+  s.n_head_kv = arch == "olmoe" ? 4 : 2;
   s.n_ff = 64;  // qwen2moe: shared expert 64 x top-2 = 128 wide
   s.n_expert = 4;
   s.n_expert_used = 2;
@@ -34,6 +37,18 @@ model::SyntheticModelSpec small(const char* arch) {
   s.n_ctx = 128;
   s.seed = 3;
   s.n_threads = 2;
+  if (arch.rfind("deepseek", 0) == 0) {
+    // Layer 0 dense (ffn 128 wide), layer 1 MoE with one shared expert (64 wide). deepseek2:
+    // heads of 8 nope + 8 rope, values 16, latent 32 (attn_kv_a_mqa [64, 40]).
+    s.n_layer_dense_lead = 1;
+    s.n_expert_shared = 1;
+  }
+  if (which == "deepseek2_legacy") s.mla_legacy_kv_b = true;  // attn_kv_b [32, 4 x (8 + 16)]
+  if (which == "deepseek2_qlora") s.q_lora_rank = 16;
+  if (which == "deepseek2_groups") {
+    s.n_expert_groups = 2, s.n_group_used = 1;  // 2 groups of 2 experts, top-2 from one
+    s.gating_sigmoid = s.exp_probs_b = true;
+  }
   return s;
 }
 
@@ -50,6 +65,11 @@ GgufEdit drop_keys(std::vector<std::string> keys) {
 GgufEdit set_key(const std::string& key, gguf::Value v) {
   GgufEdit e;
   e.set_keys = {{key, std::move(v)}};
+  return e;
+}
+GgufEdit set_keys(std::vector<std::pair<std::string, gguf::Value>> kv) {
+  GgufEdit e;
+  e.set_keys = std::move(kv);
   return e;
 }
 GgufEdit retype(const std::string& name, TensorType type, std::vector<int64_t> ne) {
@@ -120,6 +140,97 @@ std::vector<BadCase> bad_cases() {
        "tensor 'output.weight' is missing (olmoe"},
       {"olmoe_no_ff", "olmoe", drop_keys({"olmoe.feed_forward_length"}), nf,
        "metadata 'olmoe.feed_forward_length' is missing"},
+      // deepseek (base: deepseek) and deepseek2 (base: deepseek2, split attn_k_b / attn_v_b;
+      // deepseek2_legacy: attn_kv_b; deepseek2_qlora: low-rank Q; deepseek2_groups: grouped
+      // sigmoid routing with a selection bias).
+      {"ds_dense_lead_over", "deepseek", set_key("deepseek.leading_dense_block_count", u32(3)), bad,
+       "metadata 'deepseek.leading_dense_block_count' (3) exceeds block_count (2)"},
+      {"ds_no_dense_ffn", "deepseek", drop_tensor("blk.0.ffn_down.weight"), nf,
+       "deepseek dense FFN: tensor 'blk.0.ffn_down.weight' is missing"},
+      {"ds_no_dense_width", "deepseek", drop_keys({"deepseek.feed_forward_length"}), nf,
+       "metadata 'deepseek.feed_forward_length' is missing (the dense FFN width)"},
+      {"ds_no_shexp", "deepseek", drop_tensor("blk.1.ffn_down_shexp.weight"), nf,
+       "deepseek shared expert: tensor 'blk.1.ffn_down_shexp.weight' is missing"},
+      {"ds_shexp_count", "deepseek", set_key("deepseek.expert_shared_count", u32(2)), bad,
+       "tensor 'blk.1.ffn_gate_shexp.weight' has shape [64, 64], expected [64, 128]"},
+      {"ds_no_shexp_count", "deepseek", drop_keys({"deepseek.expert_shared_count"}), nf,
+       "metadata 'deepseek.expert_shared_count' is missing"},
+      {"ds_no_expert_width", "deepseek", drop_keys({"deepseek.expert_feed_forward_length"}), nf,
+       "metadata 'deepseek.expert_feed_forward_length' is missing"},
+      {"ds_partial_rope", "deepseek", set_key("deepseek.rope.dimension_count", u32(8)), no,
+       "must equal the head size (16)"},
+      {"ds_no_output", "deepseek", drop_tensor("output.weight"), nf,
+       "tensor 'output.weight' is missing (deepseek"},
+      {"ds2_kv_lora_zero", "deepseek2", set_key("deepseek2.attention.kv_lora_rank", u32(0)), bad,
+       "metadata 'deepseek2.attention.kv_lora_rank' must be positive, got 0"},
+      {"ds2_no_kv_lora", "deepseek2", drop_keys({"deepseek2.attention.kv_lora_rank"}), nf,
+       "metadata 'deepseek2.attention.kv_lora_rank' is missing"},
+      {"ds2_kv_lora_huge", "deepseek2", set_key("deepseek2.attention.kv_lora_rank", u32(1u << 30)),
+       bad, "metadata 'deepseek2.attention.kv_lora_rank' = 1073741824 is out of range"},
+      {"ds2_kv_lora_mismatch", "deepseek2", set_key("deepseek2.attention.kv_lora_rank", u32(24)),
+       bad, "tensor 'blk.0.attn_kv_a_mqa.weight' has shape [64, 40], expected [64, 32]"},
+      {"ds2_dense_lead_over", "deepseek2", set_key("deepseek2.leading_dense_block_count", u32(5)),
+       bad, "metadata 'deepseek2.leading_dense_block_count' (5) exceeds block_count (2)"},
+      {"ds2_gating_func", "deepseek2", set_key("deepseek2.expert_gating_func", u32(3)), no,
+       "metadata 'deepseek2.expert_gating_func' = 3 is not supported (1: softmax, 2: sigmoid)"},
+      {"ds2_no_kv_a_mqa", "deepseek2", drop_tensor("blk.0.attn_kv_a_mqa.weight"), nf,
+       "deepseek2 latent attention: tensor 'blk.0.attn_kv_a_mqa.weight' is missing"},
+      {"ds2_kv_a_mqa_width", "deepseek2",
+       retype("blk.1.attn_kv_a_mqa.weight", TensorType::F32, {64, 32}), bad,
+       "tensor 'blk.1.attn_kv_a_mqa.weight' has shape [64, 32], expected [64, 40]"},
+      {"ds2_kv_a_mqa_type", "deepseek2",
+       retype("blk.1.attn_kv_a_mqa.weight", TensorType::IQ4_NL, {64, 40}), no,
+       "tensor 'blk.1.attn_kv_a_mqa.weight' has type iq4_nl, which this engine cannot compute"},
+      {"ds2_no_kv_a_norm", "deepseek2", drop_tensor("blk.1.attn_kv_a_norm.weight"), nf,
+       "deepseek2 latent attention: tensor 'blk.1.attn_kv_a_norm.weight' is missing"},
+      {"ds2_kv_a_norm_shape", "deepseek2",
+       retype("blk.0.attn_kv_a_norm.weight", TensorType::F32, {40}), bad,
+       "tensor 'blk.0.attn_kv_a_norm.weight' has shape [40], expected [32]"},
+      {"ds2_no_k_b", "deepseek2", drop_tensor("blk.0.attn_k_b.weight"), nf,
+       "tensor 'blk.0.attn_k_b.weight' is missing"},
+      {"ds2_k_b_shape", "deepseek2", retype("blk.0.attn_k_b.weight", TensorType::F32, {8, 16, 4}),
+       bad, "tensor 'blk.0.attn_k_b.weight' has shape [8, 16, 4], expected [8, 32, 4]"},
+      {"ds2_no_v_b", "deepseek2", drop_tensor("blk.1.attn_v_b.weight"), nf,
+       "tensor 'blk.1.attn_v_b.weight' is missing"},
+      {"ds2_half_split_keys", "deepseek2", drop_keys({"deepseek2.attention.value_length_mla"}), nf,
+       "metadata 'deepseek2.attention.value_length_mla' is missing"},
+      {"ds2_rope_whole_head", "deepseek2", set_key("deepseek2.rope.dimension_count", u32(16)), bad,
+       "rope.dimension_count (16) must be even and smaller than the key head size (16)"},
+      {"ds2_no_rope_dim", "deepseek2", drop_keys({"deepseek2.rope.dimension_count"}), nf,
+       "metadata 'deepseek2.rope.dimension_count' is missing"},
+      {"ds2_legacy_no_kv_b", "deepseek2_legacy", drop_tensor("blk.1.attn_kv_b.weight"), nf,
+       "deepseek2 latent attention: tensor 'blk.1.attn_kv_b.weight' is missing"},
+      {"ds2_legacy_kv_b_shape", "deepseek2_legacy",
+       retype("blk.0.attn_kv_b.weight", TensorType::F32, {32, 90}), bad,
+       "tensor 'blk.0.attn_kv_b.weight' has shape [32, 90], expected [32, 96]"},
+      {"ds2_qlora_no_q_a_norm", "deepseek2_qlora", drop_tensor("blk.1.attn_q_a_norm.weight"), nf,
+       "deepseek2 latent attention: tensor 'blk.1.attn_q_a_norm.weight' is missing"},
+      {"ds2_qlora_no_q_b", "deepseek2_qlora", drop_tensor("blk.0.attn_q_b.weight"), nf,
+       "tensor 'blk.0.attn_q_b.weight' is missing"},
+      {"ds2_qlora_rank_dropped", "deepseek2_qlora", drop_keys({"deepseek2.attention.q_lora_rank"}),
+       nf, "tensor 'blk.0.attn_q.weight' is missing"},
+      {"ds2_no_shexp", "deepseek2", drop_tensor("blk.1.ffn_up_shexp.weight"), nf,
+       "deepseek2 shared expert: tensor 'blk.1.ffn_up_shexp.weight' is missing"},
+      {"ds2_shexp_count_zero", "deepseek2", set_key("deepseek2.expert_shared_count", u32(0)), bad,
+       "metadata 'deepseek2.expert_shared_count' = 0: deepseek2 has at least one shared expert"},
+      {"ds2_no_dense_ffn", "deepseek2", drop_tensor("blk.0.ffn_gate.weight"), nf,
+       "deepseek2 dense FFN: tensor 'blk.0.ffn_gate.weight' is missing"},
+      {"ds2_dense_ffn_shape", "deepseek2", retype("blk.0.ffn_up.weight", TensorType::F32, {64, 64}),
+       bad, "tensor 'blk.0.ffn_up.weight' has shape [64, 64], expected [64, 128]"},
+      {"ds2_group_used_over", "deepseek2_groups",
+       set_key("deepseek2.expert_group_used_count", u32(3)), bad,
+       "metadata 'deepseek2.expert_group_used_count' (3) must be in 1..2"},
+      {"ds2_group_used_zero", "deepseek2_groups", drop_keys({"deepseek2.expert_group_used_count"}),
+       bad, "metadata 'deepseek2.expert_group_used_count' (0) must be in 1..2"},
+      {"ds2_group_count", "deepseek2_groups", set_key("deepseek2.expert_group_count", u32(3)), bad,
+       "metadata 'deepseek2.expert_group_count' (3) must divide expert_count (4)"},
+      {"ds2_probs_bias_shape", "deepseek2_groups",
+       retype("blk.1.exp_probs_b.bias", TensorType::F32, {3}), bad,
+       "tensor 'blk.1.exp_probs_b.bias' has shape [3], expected [4]"},
+      {"ds2_rope_scaling_type", "deepseek2",
+       set_keys({{"deepseek2.rope.scaling.type", gguf::Value::string("longrope")},
+                 {"deepseek2.rope.scaling.factor", gguf::Value::f32(4.0f)}}),
+       no, "rope scaling type 'longrope' is not supported for deepseek2 (supported: linear, yarn)"},
       {"unsupported_arch", "qwen3moe",
        set_key("general.architecture", gguf::Value::string("deepseek3")), no,
        "architecture 'deepseek3' is not supported (supported: deepseek, deepseek2, llama, "
@@ -150,8 +261,8 @@ class TestArchitectureErrors : public QObject {
 
  private:
   QTemporaryDir tmp_;
-  std::string base(const char* arch) {
-    const std::string p = tmp_.filePath(QString(arch) + ".gguf").toStdString();
+  std::string base(const std::string& arch) {
+    const std::string p = tmp_.filePath(QString::fromStdString(arch) + ".gguf").toStdString();
     if (!QFile::exists(QString::fromStdString(p))) {
       const Status st = model::write_synthetic_model(small(arch), p);
       if (!st.is_ok()) qFatal("%s", st.message().c_str());
@@ -208,7 +319,7 @@ class TestArchitectureErrors : public QObject {
         break;
     }
     const std::string path = tmp_.filePath(QString("fb%1.gguf").arg(which)).toStdString();
-    QVERIFY(test::copy_gguf_edited(base(a.c_str()), path, e).is_ok());
+    QVERIFY(test::copy_gguf_edited(base(a), path, e).is_ok());
     auto m = model::Model::load(path);
     QVERIFY2(m.ok(), m.status().message().c_str());
     QCOMPARE((*m)->config().n_ff_exp, int64_t{64});

@@ -3,12 +3,16 @@
 // (tests/support/reference_forward + reference_mla, the latter in llama.cpp's decompressed MHA
 // form while the engine attends in the absorbed latent form), with dense leading layers,
 // ungated shared experts, both attn_k_b/attn_v_b and legacy attn_kv_b files, low-rank Q,
-// sigmoid gating with selection bias, grouped top-k, weight norm and scale, and YaRN.
+// sigmoid gating with selection bias, grouped top-k, weight norm and scale, and YaRN. Q8_0
+// models against the reference with ggml's activation rounding (in the absorbed form llama.cpp
+// runs for attn_k_b / attn_v_b files); the dense bytes of a legacy attn_kv_b file.
 #include <QTemporaryDir>
 #include <QtTest>
+#include <algorithm>
 #include <memory>
 
 #include "core/gguf/gguf_file.h"
+#include "core/model/architecture.h"
 #include "core/model/model.h"
 #include "core/model/model_builder.h"
 #include "tests/support/reference_compare.h"
@@ -83,6 +87,35 @@ std::vector<Case> cases() {
   return v;
 }
 
+// Q8_0 shapes: every row a multiple of 32 (heads of 32 nope + 32 rope, values 32, latent 64).
+std::vector<Case> q8_cases() {
+  std::vector<Case> v;
+  {
+    auto s = base("deepseek", 38);
+    s.n_head_kv = 2;
+    s.n_expert_shared = 2;
+    v.push_back({"deepseek_q8", s});
+  }
+  {
+    auto s = base("deepseek2", 36);
+    s.head_dim = 64, s.n_rot = 32, s.v_head_dim = 32, s.kv_lora_rank = 64;
+    v.push_back({"deepseek2_q8", s});
+  }
+  {
+    auto s = base("deepseek2", 37);
+    s.head_dim = 64, s.n_rot = 32, s.v_head_dim = 32, s.kv_lora_rank = 64;
+    s.q_lora_rank = 32;
+    s.gating_sigmoid = s.exp_probs_b = s.expert_weights_norm = true;
+    s.n_expert_groups = 4, s.n_group_used = 2;
+    s.n_expert_shared = 2;
+    v.push_back({"deepseek2_q8_qlora_sigmoid_groups", s});
+  }
+  for (Case& c : v) {
+    c.spec.weight_type = c.spec.embd_type = c.spec.output_type = kernels::TensorType::Q8_0;
+  }
+  return v;
+}
+
 constexpr double kRelTol = 1e-4;
 constexpr int64_t kPrompt = 20, kDecode = 6;
 
@@ -147,6 +180,78 @@ class TestArchitecturesDeepseek : public QObject {
     auto c2 = compare_with_reference(*m, *r2.value(), seq, kPrompt, 2);
     QVERIFY(c2.ok());
     QVERIFY2(c2->logits_rel > 100 * kRelTol, std::to_string(c2->logits_rel).c_str());
+  }
+
+  // Q8_0 weights: the reference decodes them and rounds activations to Q8_0 blocks where
+  // llama.cpp's graph does. As in test_architectures.cpp, a float64 activation and the
+  // engine's float32 one can fall on either side of a rounding boundary, so most positions,
+  // not all, must agree to 1e-5.
+  void q8_0MatchesReference_data() {
+    QTest::addColumn<int>("index");
+    const auto cs = q8_cases();
+    for (size_t i = 0; i < cs.size(); ++i) QTest::newRow(cs[i].name) << static_cast<int>(i);
+  }
+  void q8_0MatchesReference() {
+    QFETCH(int, index);
+    const Case c = q8_cases()[static_cast<size_t>(index)];
+    auto m = build(c);
+    RefOptions o;
+    o.emulate_ggml_activation_rounding = true;
+    auto ref = ReferenceForward::create(m->file(), o);
+    QVERIFY2(ref.ok(), ref.status().message().c_str());
+    const auto seq = spread_tokens(kPrompt + kDecode, c.spec.n_vocab, index + 50);
+    auto cmp = compare_with_reference(*m, *ref.value(), seq, kPrompt, 2);
+    QVERIFY2(cmp.ok(), cmp.status().message().c_str());
+    const ReferenceComparison& r = cmp.value();
+    const auto close = std::count_if(r.pos_logits_rel.begin(), r.pos_logits_rel.end(),
+                                     [](double e) { return e <= 1e-5; });
+    qInfo(
+        "%s: logits normalised error %.3g (%lld/%lld positions within 1e-5), hidden %.3g; "
+        "%lld/%lld routing sets agree",
+        c.name, r.logits_rel, static_cast<long long>(close), static_cast<long long>(r.positions),
+        r.hidden_rel, static_cast<long long>(r.decisions - r.set_mismatches),
+        static_cast<long long>(r.decisions));
+    QVERIFY(r.routes_complete);
+    QCOMPARE(r.decisions, (c.spec.n_layer - c.spec.n_layer_dense_lead) * (kPrompt + kDecode));
+    QVERIFY2(r.logits_rel <= 2e-2, std::to_string(r.logits_rel).c_str());
+    QVERIFY(close >= r.positions * 3 / 4);
+    QVERIFY(r.set_mismatches <= r.decisions / 50);
+
+    // Control: without the activation rounding hardly any position agrees to 1e-5, so the
+    // rounding above (including the absorbed form's) is what makes the two agree.
+    auto plain = ReferenceForward::create(m->file());
+    QVERIFY(plain.ok());
+    auto c2 = compare_with_reference(*m, *plain.value(), seq, kPrompt, 2);
+    QVERIFY(c2.ok());
+    const auto close2 = std::count_if(c2->pos_logits_rel.begin(), c2->pos_logits_rel.end(),
+                                      [](double e) { return e <= 1e-5; });
+    QVERIFY2(close2 <= r.positions / 4, std::to_string(close2).c_str());
+  }
+
+  // dense_bytes counts what the engine keeps: a legacy attn_kv_b as its F32 rearrangement
+  // (the file's Q8_0 tensor is only read at load), everything else as the file stores it.
+  void legacyKvBDenseBytes() {
+    Case c = q8_cases()[1];
+    c.name = "deepseek2_q8_legacy";
+    c.spec.mla_legacy_kv_b = true;
+    auto m = build(c);
+    const model::ModelConfig& cfg = m->config();
+    QVERIFY(!cfg.mla_split_kv);
+    uint64_t dense = 0, kv_b_file = 0, experts = 0;
+    for (const gguf::TensorInfo& t : m->file().tensors()) {
+      if (t.name.find("_exps.") != std::string::npos) {
+        experts += t.n_bytes;
+      } else if (t.name.find("attn_kv_b") != std::string::npos) {
+        kv_b_file += t.n_bytes;
+      } else {
+        dense += t.n_bytes;
+      }
+    }
+    // Per layer: n_head x (nope + v) rows of the latent's width, as F32.
+    const uint64_t kv_b_f32 = 3ull * 4 * (32 + 32) * 64 * 4;
+    QCOMPARE(kv_b_file, 3ull * 4 * (32 + 32) * 64 / 32 * 34);  // Q8_0: 34 bytes per 32
+    QCOMPARE(m->weights().dense_bytes, dense + kv_b_f32);
+    QCOMPARE(m->weights().expert_bytes, experts);
   }
 };
 

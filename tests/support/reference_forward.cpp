@@ -409,7 +409,7 @@ Result<RefOutput> ReferenceForward::run(std::span<const int32_t> tokens) const {
       std::vector<double> normed(static_cast<size_t>(n * E)), att;
       for (int64_t t = 0; t < n; ++t)
         rms_norm(&x[t * E], l.attn_norm, hp.rms_eps, E, &normed[t * E]);
-      ref::mla_forward(W.mla, l.mla, normed, n, E, att);
+      ref::mla_forward(W.mla, l.mla, normed, n, E, att, emu);
       for (size_t i = 0; i < att.size(); ++i) x[i] += att[i];
     } else {
       for (int64_t t = 0; t < n; ++t) {

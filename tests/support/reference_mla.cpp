@@ -18,10 +18,13 @@ double key_float(const gguf::GgufFile& f, const std::string& key, double fallbac
   return v.ok() ? v.value() : fallback;
 }
 
-void mv(const Mat& m, const double* x, double* y) {
+// y = m x, x first rounded as ggml rounds the activation before m's type when emulating.
+void mv(const Mat& m, const double* x, double* y, bool emulate = false) {
+  std::vector<double> xr(x, x + m.cols);
+  if (emulate) round_activation(m.act, xr);
   for (int64_t r = 0; r < m.rows; ++r) {
     double acc = 0.0;
-    for (int64_t c = 0; c < m.cols; ++c) acc += m.row(r)[c] * x[c];
+    for (int64_t c = 0; c < m.cols; ++c) acc += m.row(r)[c] * xr[static_cast<size_t>(c)];
     y[r] = acc;
   }
 }
@@ -131,6 +134,7 @@ Status load_mla_layer(const gguf::GgufFile& f, const MlaHp& hp, int64_t n_embd, 
       MLA_LOAD(kb, load_mat(f, p + "attn_k_b.weight", hp.kv_lora, hp.nope, hp.n_head, h));
       k.rows = hp.nope;
       k.cols = hp.kv_lora;
+      k.act = kb.act;  // the absorbed form rounds q_nope (kv_lora x nope rows) for this type
       k.w.resize(static_cast<size_t>(k.rows * k.cols));
       for (int64_t r = 0; r < hp.kv_lora; ++r) {
         for (int64_t d = 0; d < hp.nope; ++d)
@@ -145,6 +149,7 @@ Status load_mla_layer(const gguf::GgufFile& f, const MlaHp& hp, int64_t n_embd, 
       k.rows = hp.nope;
       v.rows = hp.head_v;
       k.cols = v.cols = hp.kv_lora;
+      k.act = v.act = kv.act;
       k.w.assign(kv.row(base), kv.row(base) + hp.nope * hp.kv_lora);
       v.w.assign(kv.row(base + hp.nope), kv.row(base + hp.nope) + hp.head_v * hp.kv_lora);
     }
@@ -155,55 +160,84 @@ Status load_mla_layer(const gguf::GgufFile& f, const MlaHp& hp, int64_t n_embd, 
 }
 
 void mla_forward(const MlaHp& hp, const MlaLayer& l, const std::vector<double>& normed, int64_t n,
-                 int64_t n_embd, std::vector<double>& out) {
+                 int64_t n_embd, std::vector<double>& out, bool emulate) {
   const int64_t H = hp.n_head, hk = hp.head_k, hv = hp.head_v, R = hp.kv_lora;
+  const int64_t W = R + hp.n_rot;
+  // Rounded absorbed form only where llama.cpp runs it and there is rounding to reproduce;
+  // otherwise the decompressed (MHA) form, which is equal in exact arithmetic.
+  const bool absorbed = emulate && hp.split;
   std::vector<double> q(static_cast<size_t>(n * H * hk)), k(q.size()),
-      v(static_cast<size_t>(n * H * hv)), ckv(static_cast<size_t>(R + hp.n_rot));
+      v(static_cast<size_t>(n * H * hv)), ckv(static_cast<size_t>(n * W));
   for (int64_t t = 0; t < n; ++t) {
     const double* x = &normed[static_cast<size_t>(t * n_embd)];
     double* qt = &q[static_cast<size_t>(t * H * hk)];
     if (hp.q_lora > 0) {
       std::vector<double> qa(static_cast<size_t>(hp.q_lora));
-      mv(l.wq_a, x, qa.data());
+      mv(l.wq_a, x, qa.data(), emulate);
       norm(qa.data(), l.q_a_norm, hp.rms_eps, hp.q_lora);
-      mv(l.wq_b, qa.data(), qt);
+      mv(l.wq_b, qa.data(), qt, emulate);
     } else {
-      mv(l.wq, x, qt);
+      mv(l.wq, x, qt, emulate);
     }
-    mv(l.wkv_a, x, ckv.data());
-    norm(ckv.data(), l.kv_a_norm, hp.rms_eps, R);
-    rope_yarn(ckv.data() + R, hp, t);
+    double* ct = &ckv[static_cast<size_t>(t * W)];
+    mv(l.wkv_a, x, ct, emulate);
+    norm(ct, l.kv_a_norm, hp.rms_eps, R);
+    rope_yarn(ct + R, hp, t);
     for (int64_t h = 0; h < H; ++h) {
       rope_yarn(qt + h * hk + hp.nope, hp, t);
+      if (absorbed) continue;
       double* kh = &k[static_cast<size_t>((t * H + h) * hk)];
-      mv(l.k_dec[static_cast<size_t>(h)], ckv.data(), kh);  // k = [k_nope | shared k_pe]
-      std::copy_n(ckv.data() + R, hp.n_rot, kh + hp.nope);
-      mv(l.v_dec[static_cast<size_t>(h)], ckv.data(), &v[static_cast<size_t>((t * H + h) * hv)]);
+      mv(l.k_dec[static_cast<size_t>(h)], ct, kh, emulate);  // k = [k_nope | shared k_pe]
+      std::copy_n(ct + R, hp.n_rot, kh + hp.nope);
+      mv(l.v_dec[static_cast<size_t>(h)], ct, &v[static_cast<size_t>((t * H + h) * hv)], emulate);
     }
   }
   std::vector<double> attn(static_cast<size_t>(H * hv)), sc(static_cast<size_t>(n));
+  std::vector<double> qabs(static_cast<size_t>(W)), lat(static_cast<size_t>(R));
   out.assign(static_cast<size_t>(n * n_embd), 0.0);
   for (int64_t t = 0; t < n; ++t) {
     for (int64_t h = 0; h < H; ++h) {
       const double* qh = &q[static_cast<size_t>((t * H + h) * hk)];
+      const Mat& kd = l.k_dec[static_cast<size_t>(h)];
+      if (absorbed) {  // [k_dec^T q_nope | q_pe]: the query in the latent's space
+        std::vector<double> qn(qh, qh + hp.nope);
+        round_activation(kd.act, qn);
+        for (int64_t r = 0; r < R; ++r) {
+          double acc = 0.0;
+          for (int64_t d = 0; d < hp.nope; ++d) acc += kd.row(d)[r] * qn[static_cast<size_t>(d)];
+          qabs[static_cast<size_t>(r)] = acc;
+        }
+        std::copy_n(qh + hp.nope, hp.n_rot, qabs.begin() + R);
+      }
       double mx = -INFINITY;
       for (int64_t s = 0; s <= t; ++s) {
-        const double* kh = &k[static_cast<size_t>((s * H + h) * hk)];
+        const double* a = absorbed ? qabs.data() : qh;
+        const double* b =
+            absorbed ? &ckv[static_cast<size_t>(s * W)] : &k[static_cast<size_t>((s * H + h) * hk)];
         double d = 0.0;
-        for (int64_t i = 0; i < hk; ++i) d += qh[i] * kh[i];
+        for (int64_t i = 0; i < (absorbed ? W : hk); ++i) d += a[i] * b[i];
         sc[s] = d * hp.kq_scale;
         mx = std::max(mx, sc[s]);
       }
       double sum = 0.0;
       for (int64_t s = 0; s <= t; ++s) sum += (sc[s] = std::exp(sc[s] - mx));
       double* o = &attn[static_cast<size_t>(h * hv)];
+      if (absorbed) {  // the weighted latent, then attn_v_b
+        std::fill(lat.begin(), lat.end(), 0.0);
+        for (int64_t s = 0; s <= t; ++s) {
+          const double* c = &ckv[static_cast<size_t>(s * W)];
+          for (int64_t i = 0; i < R; ++i) lat[static_cast<size_t>(i)] += sc[s] / sum * c[i];
+        }
+        mv(l.v_dec[static_cast<size_t>(h)], lat.data(), o, true);
+        continue;
+      }
       std::fill_n(o, hv, 0.0);
       for (int64_t s = 0; s <= t; ++s) {
         const double* vh = &v[static_cast<size_t>((s * H + h) * hv)];
         for (int64_t i = 0; i < hv; ++i) o[i] += sc[s] / sum * vh[i];
       }
     }
-    mv(l.wo, attn.data(), &out[static_cast<size_t>(t * n_embd)]);
+    mv(l.wo, attn.data(), &out[static_cast<size_t>(t * n_embd)], emulate);
   }
 }
 

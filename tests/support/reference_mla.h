@@ -39,8 +39,12 @@ Status read_mla_hparams(const gguf::GgufFile& f, const std::string& arch, int64_
 Status load_mla_layer(const gguf::GgufFile& f, const MlaHp& hp, int64_t n_embd, int64_t layer,
                       MlaLayer* out);
 // normed: [n][n_embd] attention inputs (after attn_norm); out: [n][n_embd] attention outputs
-// (after attn_output), causal over positions 0..n-1.
+// (after attn_output), causal over positions 0..n-1. With `emulate`, activations are rounded
+// as ggml rounds them before each non-F32 weight (round_activation), at the points llama.cpp's
+// graph has them: for attn_k_b / attn_v_b files that graph runs the absorbed form (q_nope
+// through attn_k_b, the attention-weighted latent through attn_v_b), so the rounded vectors
+// are those; legacy attn_kv_b files decompress the latent (rounded before attn_kv_b).
 void mla_forward(const MlaHp& hp, const MlaLayer& l, const std::vector<double>& normed, int64_t n,
-                 int64_t n_embd, std::vector<double>& out);
+                 int64_t n_embd, std::vector<double>& out, bool emulate = false);
 
 }  // namespace emoe::test::ref
