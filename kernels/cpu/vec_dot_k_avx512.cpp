@@ -27,18 +27,11 @@
 #pragma GCC push_options
 #pragma GCC target("avx512vnni")
 
+// After the target switch, so the shared driver is compiled for this ISA too.
+#include "kernels/cpu/vec_dot_k_x86_driver.h"
+
 namespace emoe::kernels {
 namespace {
-
-inline float half(uint16_t h) { return _cvtsh_ss(h); }  // exact, like fp16_to_fp32
-
-// ggml's hsum_float_8: (l0+l4, l1+l5, l2+l6, l3+l7) = a, then (a0+a2) + (a1+a3).
-inline float hsum_float_8(__m256 x) {
-  __m128 r = _mm_add_ps(_mm256_extractf128_ps(x, 1), _mm256_castps256_ps128(x));
-  r = _mm_add_ps(r, _mm_movehl_ps(r, r));
-  r = _mm_add_ss(r, _mm_movehdup_ps(r));
-  return _mm_cvtss_f32(r);
-}
 
 inline __m512i load64(const void* p) { return _mm512_loadu_si512(p); }
 inline __m256i load32(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
@@ -255,12 +248,6 @@ void prepare_x(const BlockQ8_K* x, int64_t nb, XK* out) {
 }
 
 // Float accumulators of one output.
-struct Acc {
-  __m256 a;     // ggml's eight lanes
-  __m128 m;     // Q4_K: four lanes of min terms
-  float summs;  // Q5_K: the min terms
-};
-
 // One super-block of one (row, token) output: exactly the float operations of the scalar
 // reference, in its order.
 template <typename Block>
@@ -297,22 +284,6 @@ inline void accumulate(const WK& w, const XK& x, Acc& acc) {
   acc.a = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(lanes), acc.a);
 }
 
-template <typename Block>
-inline float finish(const Acc& acc) {
-  const float sum = hsum_float_8(acc.a);
-  if constexpr (std::is_same_v<Block, BlockQ4_K>) {
-    __m128 m = _mm_add_ps(acc.m, _mm_movehl_ps(acc.m, acc.m));  // (m0+m2, m1+m3)
-    m = _mm_add_ss(m, _mm_movehdup_ps(m));
-    return sum + _mm_cvtss_f32(m);
-  }
-  if constexpr (std::is_same_v<Block, BlockQ5_K>) return sum + acc.summs;
-  return sum;
-}
-
-// How far ahead GEMV prefetches each row: past 4 KiB pages, where the hardware prefetcher stops
-// (as the legacy quant kernels do, see vec_dot_x86_quant.h).
-constexpr int64_t kPrefetchBytes = 8192;
-
 // R weight rows x T prepared activation rows, out[t * os + r]. The weights of each super-block
 // are unpacked once for the T tokens; the R * T accumulation chains hide each other's latency.
 // ahead: prefetch distance in bytes (0: none).
@@ -341,103 +312,25 @@ void k_tile(int64_t nb, const Block* const* w, const XK* const* x, float* out, i
   }
 }
 
-// Prepared activations; grows to the largest call and is then reused (one per thread).
-XK* scratch(size_t n) {
-  thread_local std::vector<XK> buf;
-  if (buf.size() < n) buf.resize(n);
-  return buf.data();
-}
-
-template <typename Block>
-inline const Block* row_at(const void* base, size_t stride, int64_t r) {
-  return reinterpret_cast<const Block*>(static_cast<const unsigned char*>(base) +
-                                        static_cast<size_t>(r) * stride);
-}
-
-template <typename Block>
-float k_dot(int64_t n, const void* w, const void* x) {
-  const int64_t nb = n / kQK_K;
-  XK* xk = scratch(static_cast<size_t>(nb));
-  prepare_x<Block>(static_cast<const BlockQ8_K*>(x), nb, xk);
-  const Block* wr = static_cast<const Block*>(w);
-  float out;
-  k_tile<Block, 1, 1>(nb, &wr, &xk, &out, 0, kPrefetchBytes);
-  return out;
-}
-
-// GEMV (one token): rows in fours, prefetching whole groups of rows ahead so every row's
-// prefetch lands on the same super-block of a later group. GEMM: tokens in fours against one
-// row at a time, leftover tokens as GEMV.
-template <typename Block>
-void k_tile_any(int64_t n, const void* w, size_t ws, int64_t nr, const void* x, size_t xs,
-                int64_t nt, float* out, int64_t os) {
-  constexpr int kRows = 4, kTokens = 4;
-  const int64_t nb = n / kQK_K;
-  XK* buf = scratch(static_cast<size_t>(nb * nt));
-  for (int64_t t = 0; t < nt; ++t) prepare_x<Block>(row_at<BlockQ8_K>(x, xs, t), nb, buf + t * nb);
-  int64_t t = 0;
-  for (; t + kTokens <= nt; t += kTokens) {
-    const XK* xt[kTokens];
-    for (int k = 0; k < kTokens; ++k) xt[k] = buf + (t + k) * nb;
-    for (int64_t r = 0; r < nr; ++r) {
-      const Block* wr = row_at<Block>(w, ws, r);
-      k_tile<Block, 1, kTokens>(nb, &wr, xt, out + t * os + r, os, 0);
-    }
+struct Avx512K {
+  using XK = emoe::kernels::XK;
+  static constexpr int kRows = 4, kTokens = 4;
+  template <typename Block>
+  static void prepare(const BlockQ8_K* x, int64_t nb, XK* out) {
+    prepare_x<Block>(x, nb, out);
   }
-  const int64_t group = static_cast<int64_t>(ws) * kRows;
-  const int64_t ahead =
-      nt == 1 && group > 0 ? (kPrefetchBytes + group - 1) / group * group : int64_t{0};
-  for (; t < nt; ++t) {
-    const XK* xt = buf + t * nb;
-    float* o = out + t * os;
-    int64_t r = 0;
-    for (; r + kRows <= nr; r += kRows) {
-      const Block* wr[kRows];
-      for (int k = 0; k < kRows; ++k) wr[k] = row_at<Block>(w, ws, r + k);
-      k_tile<Block, kRows, 1>(nb, wr, &xt, o + r, 0, ahead);
-    }
-    for (; r < nr; ++r) {
-      const Block* wr = row_at<Block>(w, ws, r);
-      k_tile<Block, 1, 1>(nb, &wr, &xt, o + r, 0, kPrefetchBytes);
-    }
+  template <typename Block, int R, int T>
+  static void tile(int64_t nb, const Block* const* w, const XK* const* x, float* out, int64_t os,
+                   int64_t ahead) {
+    k_tile<Block, R, T>(nb, w, x, out, os, ahead);
   }
-}
+};
 
 }  // namespace
 
-VecDotFn vec_dot_k_fn_avx512(TensorType w) {
-  switch (w) {
-    case TensorType::Q2_K:
-      return k_dot<BlockQ2_K>;
-    case TensorType::Q3_K:
-      return k_dot<BlockQ3_K>;
-    case TensorType::Q4_K:
-      return k_dot<BlockQ4_K>;
-    case TensorType::Q5_K:
-      return k_dot<BlockQ5_K>;
-    case TensorType::Q6_K:
-      return k_dot<BlockQ6_K>;
-    default:
-      return nullptr;
-  }
-}
+VecDotFn vec_dot_k_fn_avx512(TensorType w) { return k_dot_fn<Avx512K>(w); }
 
-VecDotTileFn vec_dot_k_tile_fn_avx512(TensorType w) {
-  switch (w) {
-    case TensorType::Q2_K:
-      return k_tile_any<BlockQ2_K>;
-    case TensorType::Q3_K:
-      return k_tile_any<BlockQ3_K>;
-    case TensorType::Q4_K:
-      return k_tile_any<BlockQ4_K>;
-    case TensorType::Q5_K:
-      return k_tile_any<BlockQ5_K>;
-    case TensorType::Q6_K:
-      return k_tile_any<BlockQ6_K>;
-    default:
-      return nullptr;
-  }
-}
+VecDotTileFn vec_dot_k_tile_fn_avx512(TensorType w) { return k_tile_fn<Avx512K>(w); }
 
 }  // namespace emoe::kernels
 #pragma GCC pop_options

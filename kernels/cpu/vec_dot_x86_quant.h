@@ -16,19 +16,10 @@
 #include <type_traits>
 
 #include "kernels/cpu/quant_blocks.h"
+#include "kernels/cpu/vec_dot_x86_common.h"
 
 namespace emoe::kernels {
 namespace {
-
-// ggml's hsum_float_8: (l0+l4, l1+l5, l2+l6, l3+l7) = a, then (a0+a2) + (a1+a3).
-inline float hsum_float_8(__m256 x) {
-  __m128 r = _mm_add_ps(_mm256_extractf128_ps(x, 1), _mm256_castps256_ps128(x));
-  r = _mm_add_ps(r, _mm_movehl_ps(r, r));
-  r = _mm_add_ss(r, _mm_movehdup_ps(r));
-  return _mm_cvtss_f32(r);
-}
-
-inline float half(uint16_t h) { return _cvtsh_ss(h); }  // exact, like fp16_to_fp32
 
 // 32 nibbles -> 32 bytes: low nibbles are elements 0..15, high nibbles 16..31.
 inline __m256i bytes_from_nibbles_32(const uint8_t* p) {
@@ -96,11 +87,6 @@ inline __m256i load_x(const Block& b) {
   return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qs));
 }
 
-// How far ahead of the current weight block GEMV prefetches: enough to keep misses in flight
-// across 4 KiB page boundaries, where the hardware prefetcher stops. Measured on the EPYC dev
-// VM (AVX-512 kernel, 256 MiB Q8_0): 29.5 -> 37.5 GB/s against a 38 GB/s read bandwidth.
-constexpr int64_t kPrefetchBytes = 8192;
-
 // Scales of four consecutive blocks (field 0: d, field 1: m or s) as floats, converted at once.
 template <typename Block>
 inline __m128 halves4(const Block* b, int field) {
@@ -145,19 +131,6 @@ inline __m256i lane_sums(__m256i w, const XPrep<Dot, WBlock, XBlock>& x) {
   } else {
     return Dot::dp(w, x.q);
   }
-}
-
-template <typename Block>
-inline const Block* row_at(const void* base, size_t stride, int64_t r) {
-  return reinterpret_cast<const Block*>(static_cast<const unsigned char*>(base) +
-                                        static_cast<size_t>(r) * stride);
-}
-
-// GEMV prefetch distance for `rows` rows streamed side by side: whole groups of rows ahead, so
-// every row's prefetch lands on the same block of a later group (at least kPrefetchBytes on).
-inline int64_t rows_ahead(size_t stride, int rows) {
-  const int64_t group = static_cast<int64_t>(stride) * rows;
-  return group > 0 ? (kPrefetchBytes + group - 1) / group * group : 0;
 }
 
 // --- QuantOrder::Lanes8 ------------------------------------------------------------------
