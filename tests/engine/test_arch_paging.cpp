@@ -8,73 +8,23 @@
 #include <QtTest>
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 
 #include "core/engine/engine.h"
 #include "core/experts/expert_cache.h"
 #include "core/experts/expert_store.h"
 #include "core/model/model.h"
 #include "core/model/model_builder.h"
+#include "tests/support/routing_log.h"
 
 using namespace emoe;
 
 namespace {
 
-struct Routes : engine::ForwardObserver {
-  struct Entry {
-    int32_t layer = 0;
-    std::vector<int32_t> topk, used;
-    std::vector<float> probs, weights, used_w;
-    std::vector<uint8_t> resident;
-  };
-  void on_routing(const engine::RoutingEvent& ev) override {
-    Entry e;
-    e.layer = ev.layer;
-    e.topk.assign(ev.topk.begin(), ev.topk.end());
-    e.used.assign(ev.used.begin(), ev.used.end());
-    e.probs.assign(ev.probs.begin(), ev.probs.end());
-    e.weights.assign(ev.weights.begin(), ev.weights.end());
-    e.used_w.assign(ev.used_weights.begin(), ev.used_weights.end());
-    e.resident.assign(ev.resident.begin(), ev.resident.end());
-    entries.push_back(std::move(e));
-  }
-  std::vector<Entry> entries;
-};
-
 const std::vector<int32_t> kPrompt = {1, 17, 230, 45, 301, 99, 7, 150};
 
-// Logits of a batched prompt followed by 4 greedy single-token steps.
 Result<std::vector<float>> run(const model::Model& m, engine::ExpertAccess access,
-                               Routes* routes = nullptr) {
-  engine::EngineOptions o;
-  o.n_ctx = 64;
-  o.experts = access;
-  auto e = engine::Engine::create(m, o);
-  if (!e.ok()) return e.status();
-  if (routes) (*e)->add_observer(routes);
-  auto seq = (*e)->new_sequence();
-  if (!seq.ok()) return seq.status();
-  engine::Batch b;
-  for (size_t i = 0; i < kPrompt.size(); ++i) {
-    b.push_back({kPrompt[i], *seq, static_cast<int32_t>(i), true, engine::Phase::Prefill});
-  }
-  std::vector<float> all, logits;
-  EMOE_RETURN_IF_ERROR((*e)->decode(b, &logits));
-  all = logits;
-  const int64_t n_vocab = m.config().n_vocab;
-  for (int step = 0; step < 4; ++step) {
-    const float* last = logits.data() + logits.size() - n_vocab;
-    const auto next = static_cast<int32_t>(std::max_element(last, last + n_vocab) - last);
-    b.assign(
-        1, {next, *seq, static_cast<int32_t>(kPrompt.size()) + step, true, engine::Phase::Decode});
-    EMOE_RETURN_IF_ERROR((*e)->decode(b, &logits));
-    all.insert(all.end(), logits.begin(), logits.end());
-  }
-  return all;
-}
-
-bool bit_equal(const std::vector<float>& a, const std::vector<float>& b) {
-  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * 4) == 0;
+                               test::RoutingLog* routes = nullptr) {
+  return test::run_prompt_then_greedy(m, access, kPrompt, routes);
 }
 
 }  // namespace
@@ -156,10 +106,10 @@ class TestArchPaging : public QObject {
         o.poison_freed_slots = true;
         auto cache = experts::ExpertCache::create(store, o);
         QVERIFY2(cache.ok(), cache.status().message().c_str());
-        Routes routes;
+        test::RoutingLog routes;
         auto got = run(*m, {engine::RoutingMode::Exact, cache->get()}, &routes);
         QVERIFY2(got.ok(), got.status().message().c_str());
-        QVERIFY2(bit_equal(*got, *reference), m->config().arch.c_str());
+        QVERIFY2(test::bit_equal(*got, *reference), m->config().arch.c_str());
         QVERIFY((*cache)->stats().peak_bytes <= budget);
         // One routing event per MoE layer and token: 8 prompt tokens + 4 steps; dense layers
         // (deepseek's leading ones) report none.
@@ -191,7 +141,7 @@ class TestArchPaging : public QObject {
       std::vector<std::vector<int32_t>> resident(static_cast<size_t>(store.n_layer()));
       for (int32_t l = 0; l < store.n_layer(); ++l) resident[l] = (*cache)->resident_experts(l);
       const uint64_t loads_before = (*cache)->stats().loads;
-      Routes routes;
+      test::RoutingLog routes;
       auto got = run(*m, {engine::RoutingMode::Fallback, cache->get()}, &routes);
       QVERIFY2(got.ok(), got.status().message().c_str());
       QCOMPARE((*cache)->stats().loads, loads_before);

@@ -6,7 +6,6 @@
 #include <QtTest>
 #include <atomic>
 #include <cmath>
-#include <cstring>
 #include <random>
 
 #include "core/engine/engine.h"
@@ -14,33 +13,11 @@
 #include "core/experts/expert_store.h"
 #include "core/model/model.h"
 #include "core/model/model_builder.h"
+#include "tests/support/routing_log.h"
 
 using namespace emoe;
 
 namespace {
-
-struct RouteLog : engine::ForwardObserver {
-  struct Entry {
-    int32_t layer = 0;
-    std::vector<int32_t> topk, used;
-    std::vector<float> probs, weights, used_w;
-    std::vector<uint8_t> resident;
-  };
-  void on_routing(const engine::RoutingEvent& ev) override {
-    Entry e;
-    e.layer = ev.layer;
-    e.topk.assign(ev.topk.begin(), ev.topk.end());
-    e.used.assign(ev.used.begin(), ev.used.end());
-    e.probs.assign(ev.probs.begin(), ev.probs.end());
-    e.weights.assign(ev.weights.begin(), ev.weights.end());
-    e.used_w.assign(ev.used_weights.begin(), ev.used_weights.end());
-    e.resident.assign(ev.resident.begin(), ev.resident.end());
-    entries.push_back(std::move(e));
-  }
-  void on_memory_sample(const engine::MemorySample& m) override { samples.push_back(m); }
-  std::vector<Entry> entries;
-  std::vector<engine::MemorySample> samples;
-};
 
 // Checks the device tier's bytes against its budget after every paging event.
 struct BudgetWatch : experts::ExpertEventObserver {
@@ -55,39 +32,10 @@ struct BudgetWatch : experts::ExpertEventObserver {
 
 const std::vector<int32_t> kPrompt = {1, 17, 230, 45, 301, 99};
 
-// Logits of a batched prompt followed by 4 single-token decode steps.
 Result<std::vector<float>> run(const model::Model& m, engine::ExpertAccess access,
-                               RouteLog* log = nullptr,
+                               test::RoutingLog* log = nullptr,
                                const std::vector<int32_t>& prompt = kPrompt) {
-  engine::EngineOptions o;
-  o.n_ctx = 64;
-  o.experts = access;
-  auto e = engine::Engine::create(m, o);
-  if (!e.ok()) return e.status();
-  if (log) (*e)->add_observer(log);
-  auto seq = (*e)->new_sequence();
-  if (!seq.ok()) return seq.status();
-  engine::Batch b;
-  for (size_t i = 0; i < prompt.size(); ++i) {
-    b.push_back({prompt[i], *seq, static_cast<int32_t>(i), true, engine::Phase::Prefill});
-  }
-  std::vector<float> all, logits;
-  EMOE_RETURN_IF_ERROR((*e)->decode(b, &logits));
-  all = logits;
-  const int64_t n_vocab = m.config().n_vocab;
-  for (int step = 0; step < 4; ++step) {
-    const float* last = logits.data() + logits.size() - n_vocab;
-    const int32_t next = static_cast<int32_t>(std::max_element(last, last + n_vocab) - last);
-    b.assign(1,
-             {next, *seq, static_cast<int32_t>(prompt.size()) + step, true, engine::Phase::Decode});
-    EMOE_RETURN_IF_ERROR((*e)->decode(b, &logits));
-    all.insert(all.end(), logits.begin(), logits.end());
-  }
-  return all;
-}
-
-bool bit_equal(const std::vector<float>& a, const std::vector<float>& b) {
-  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * 4) == 0;
+  return test::run_prompt_then_greedy(m, access, prompt, log);
 }
 
 }  // namespace
@@ -144,7 +92,7 @@ class TestRoutingModes : public QObject {
         for (int i = 0; i < len; ++i) prompt.push_back(2 + static_cast<int32_t>(rng() % 298));
         auto reference = run(*m, {}, nullptr, prompt);
         QVERIFY(reference.ok());
-        RouteLog log;
+        test::RoutingLog log;
         auto got = run(*m, {engine::RoutingMode::Exact, cache->get()}, &log, prompt);
         (*cache)->remove_observer(&watch);
         QCOMPARE(watch.violations.load(), int64_t{0});
@@ -160,7 +108,7 @@ class TestRoutingModes : public QObject {
                    uint64_t(2 * 64 * m->config().n_layer * m->config().n_embd_kv() * 4));
           QVERIFY(ms.scratch_bytes > 0);
         }
-        QVERIFY2(bit_equal(*got, *reference),
+        QVERIFY2(test::bit_equal(*got, *reference),
                  qPrintable(QString("exact != all at budget step %1").arg(step)));
         QVERIFY((*cache)->stats().peak_bytes <= o.budget_bytes);
       }
@@ -179,7 +127,7 @@ class TestRoutingModes : public QObject {
       (*cache)->fill();
       auto got = run(*m, {engine::RoutingMode::Fallback, cache->get()});
       QVERIFY(got.ok());
-      QVERIFY(bit_equal(*got, *reference));
+      QVERIFY(test::bit_equal(*got, *reference));
     }
   }
 
@@ -205,7 +153,7 @@ class TestRoutingModes : public QObject {
       std::vector<std::vector<int32_t>> resident(static_cast<size_t>(store.n_layer()));
       for (int32_t l = 0; l < store.n_layer(); ++l) resident[l] = (*cache)->resident_experts(l);
       const uint64_t loads_before = (*cache)->stats().loads;
-      RouteLog log;
+      test::RoutingLog log;
       auto got = run(*m, {engine::RoutingMode::Fallback, cache->get()}, &log);
       QVERIFY2(got.ok(), got.status().message().c_str());
       QCOMPARE((*cache)->stats().loads, loads_before);  // a token never waits for a load

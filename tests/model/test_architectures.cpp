@@ -224,12 +224,7 @@ class TestArchitectures : public QObject {
     auto cmp = compare_with_reference(*m, *ref.value(), seq, kPrompt);
     QVERIFY2(cmp.ok(), cmp.status().message().c_str());
     const ReferenceComparison& r = cmp.value();
-    qInfo(
-        "%s: logits normalised error %.3g, hidden %.3g, probs %.3g, gate weights %.3g; routing "
-        "%lld decisions, %lld set mismatches, min margin %.3g",
-        c.name, r.logits_rel, r.hidden_rel, r.probs_abs, r.weights_abs,
-        static_cast<long long>(r.decisions), static_cast<long long>(r.set_mismatches),
-        r.min_margin);
+    qInfo("%s: %s", c.name, describe_comparison(r, false).c_str());
     QVERIFY(r.routes_complete);
     QCOMPARE(r.decisions, c.spec.n_layer * (kPrompt + kDecode));
     QVERIFY2(r.set_mismatches == 0, r.first_mismatch.c_str());
@@ -284,14 +279,8 @@ class TestArchitectures : public QObject {
     auto cmp = compare_with_reference(*m, *ref.value(), seq, kPrompt, 2);
     QVERIFY2(cmp.ok(), cmp.status().message().c_str());
     const ReferenceComparison& r = cmp.value();
-    const auto close = std::count_if(r.pos_logits_rel.begin(), r.pos_logits_rel.end(),
-                                     [](double e) { return e <= 1e-5; });
-    qInfo(
-        "%s q8_0: logits normalised error %.3g (%lld/%lld positions within 1e-5), hidden %.3g; "
-        "%lld/%lld routing sets agree",
-        c.name, r.logits_rel, static_cast<long long>(close), static_cast<long long>(r.positions),
-        r.hidden_rel, static_cast<long long>(r.decisions - r.set_mismatches),
-        static_cast<long long>(r.decisions));
+    const int64_t close = positions_within(r, 1e-5);
+    qInfo("%s q8_0: %s", c.name, describe_comparison(r, true).c_str());
     QVERIFY(r.routes_complete);
     QVERIFY2(r.logits_rel <= 2e-2, fmt(r.logits_rel).c_str());
     QVERIFY(close >= r.positions * 3 / 4);

@@ -158,12 +158,7 @@ class TestArchitecturesDeepseek : public QObject {
     auto cmp = compare_with_reference(*m, *ref.value(), seq, kPrompt, 2);
     QVERIFY2(cmp.ok(), cmp.status().message().c_str());
     const ReferenceComparison& r = cmp.value();
-    qInfo(
-        "%s: logits normalised error %.3g, hidden %.3g, probs %.3g, weights %.3g; %lld "
-        "decisions, %lld set mismatches, min margin %.3g",
-        c.name, r.logits_rel, r.hidden_rel, r.probs_abs, r.weights_abs,
-        static_cast<long long>(r.decisions), static_cast<long long>(r.set_mismatches),
-        r.min_margin);
+    qInfo("%s: %s", c.name, describe_comparison(r, false).c_str());
     QVERIFY(r.routes_complete);
     QCOMPARE(r.decisions, (c.spec.n_layer - c.spec.n_layer_dense_lead) * (kPrompt + kDecode));
     QVERIFY2(r.set_mismatches == 0, r.first_mismatch.c_str());
@@ -203,14 +198,8 @@ class TestArchitecturesDeepseek : public QObject {
     auto cmp = compare_with_reference(*m, *ref.value(), seq, kPrompt, 2);
     QVERIFY2(cmp.ok(), cmp.status().message().c_str());
     const ReferenceComparison& r = cmp.value();
-    const auto close = std::count_if(r.pos_logits_rel.begin(), r.pos_logits_rel.end(),
-                                     [](double e) { return e <= 1e-5; });
-    qInfo(
-        "%s: logits normalised error %.3g (%lld/%lld positions within 1e-5), hidden %.3g; "
-        "%lld/%lld routing sets agree",
-        c.name, r.logits_rel, static_cast<long long>(close), static_cast<long long>(r.positions),
-        r.hidden_rel, static_cast<long long>(r.decisions - r.set_mismatches),
-        static_cast<long long>(r.decisions));
+    const int64_t close = positions_within(r, 1e-5);
+    qInfo("%s: %s", c.name, describe_comparison(r, true).c_str());
     QVERIFY(r.routes_complete);
     QCOMPARE(r.decisions, (c.spec.n_layer - c.spec.n_layer_dense_lead) * (kPrompt + kDecode));
     QVERIFY2(r.logits_rel <= 2e-2, std::to_string(r.logits_rel).c_str());
@@ -223,8 +212,7 @@ class TestArchitecturesDeepseek : public QObject {
     QVERIFY(plain.ok());
     auto c2 = compare_with_reference(*m, *plain.value(), seq, kPrompt, 2);
     QVERIFY(c2.ok());
-    const auto close2 = std::count_if(c2->pos_logits_rel.begin(), c2->pos_logits_rel.end(),
-                                      [](double e) { return e <= 1e-5; });
+    const int64_t close2 = positions_within(*c2, 1e-5);
     QVERIFY2(close2 <= r.positions / 4, std::to_string(close2).c_str());
   }
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <span>
 
 #include "core/model/model.h"
@@ -91,6 +92,32 @@ Result<ReferenceComparison> compare_with_reference(const model::Model& model,
   c.logits_rel = ref_logits > 0 ? d_logits / ref_logits : d_logits;
   c.hidden_rel = ref_hidden > 0 ? d_hidden / ref_hidden : d_hidden;
   return c;
+}
+
+int64_t positions_within(const ReferenceComparison& r, double tol) {
+  return std::count_if(r.pos_logits_rel.begin(), r.pos_logits_rel.end(),
+                       [tol](double e) { return e <= tol; });
+}
+
+std::string describe_comparison(const ReferenceComparison& r, bool rounding) {
+  char buf[256];
+  if (rounding) {
+    std::snprintf(buf, sizeof buf,
+                  "logits normalised error %.3g (%lld/%lld positions within 1e-5), hidden %.3g; "
+                  "%lld/%lld routing sets agree",
+                  r.logits_rel, static_cast<long long>(positions_within(r, 1e-5)),
+                  static_cast<long long>(r.positions), r.hidden_rel,
+                  static_cast<long long>(r.decisions - r.set_mismatches),
+                  static_cast<long long>(r.decisions));
+  } else {
+    std::snprintf(buf, sizeof buf,
+                  "logits normalised error %.3g, hidden %.3g, probs %.3g, gate weights %.3g; "
+                  "routing %lld decisions, %lld set mismatches, min margin %.3g",
+                  r.logits_rel, r.hidden_rel, r.probs_abs, r.weights_abs,
+                  static_cast<long long>(r.decisions), static_cast<long long>(r.set_mismatches),
+                  r.min_margin);
+  }
+  return buf;
 }
 
 }  // namespace emoe::test

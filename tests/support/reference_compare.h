@@ -39,6 +39,12 @@ Result<ReferenceComparison> compare_with_reference(const model::Model& model,
                                                    const std::vector<int32_t>& seq,
                                                    int64_t n_prompt, int n_threads = 1);
 
+// Positions whose logit row agrees to `tol` (normalised).
+int64_t positions_within(const ReferenceComparison& r, double tol);
+// One line for the test log: every error and the routing agreement (rounding: with how many
+// positions agree to 1e-5, for the runs that emulate ggml's activation rounding).
+std::string describe_comparison(const ReferenceComparison& r, bool rounding);
+
 // A deterministic token sequence of n ids spread over [0, n_vocab).
 std::vector<int32_t> spread_tokens(int64_t n, int64_t n_vocab, int64_t salt);
 
