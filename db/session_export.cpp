@@ -16,10 +16,11 @@
 #include <string_view>
 #include <vector>
 
+#include "core/common/csv.h"
+#include "core/common/json_reader.h"
 #include "core/common/json_writer.h"
 #include "db/database.h"
 #include "db/export_file.h"
-#include "core/common/json_reader.h"
 
 namespace emoe::db {
 
@@ -373,16 +374,6 @@ Result<ExportSummary> export_tables(Database& db, std::optional<int64_t> session
 }
 
 }  // namespace
-
-std::string csv_field(std::string_view value) {
-  if (value.find_first_of(",\"\r\n") == std::string_view::npos) return std::string(value);
-  std::string o = "\"";
-  for (char c : value) {
-    if (c == '"') o += '"';
-    o += c;
-  }
-  return o + "\"";
-}
 
 Result<ExportSummary> export_session(Database& db, int64_t session_id, ExportFormat format,
                                      const std::string& path, const ExportOptions& options) {

@@ -51,7 +51,4 @@ Result<ExportSummary> export_session(Database& db, int64_t session_id, ExportFor
 Result<ExportSummary> export_run(Database& db, int64_t run_id, ExportFormat format,
                                  const std::string& path, const ExportOptions& options = {});
 
-// RFC 4180 field quoting (quoted when it holds a comma, quote, CR or LF; quotes doubled).
-std::string csv_field(std::string_view value);
-
 }  // namespace emoe::db

@@ -8,6 +8,7 @@
 #include <string>
 #include <thread>
 
+#include "core/common/csv.h"
 #include "core/common/json_writer.h"
 #include "core/model/model.h"
 
@@ -55,20 +56,6 @@ void write_capacity_json(JsonWriter& j, const CapacityOutcome& c) {
   j.key("prompt_run_ok").value(c.prompt_run_ok).key("prompt_run_error").value(c.prompt_run_error);
   j.key("prompt_run_peak_bytes").value(c.prompt_run_peak_bytes).end_object();
 }
-
-namespace {
-
-std::string csv_field(std::string_view s) {
-  if (s.find_first_of(",\"\n\r") == std::string_view::npos) return std::string(s);
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"') out += '"';
-    out += c;
-  }
-  return out + "\"";
-}
-
-}  // namespace
 
 void write_point_json(JsonWriter& j, const PointResult& r, bool with_requests) {
   j.begin_object();

@@ -1,5 +1,6 @@
 #include "core/report/report_table.h"
 
+#include "core/common/csv.h"
 #include "core/report/plot_layout.h"
 #include "core/report/text_encoding.h"
 
@@ -21,17 +22,6 @@ TableCell percent_cell(double fraction, int decimals) {
 
 TableCell megabytes_cell(uint64_t bytes) {
   return {format_fixed(static_cast<double>(bytes) / 1e6, 2), std::to_string(bytes)};
-}
-
-std::string csv_field(const std::string& s) {
-  if (s.find_first_of(",\"\r\n") == std::string::npos) return s;
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"') out += '"';
-    out += c;
-  }
-  out += '"';
-  return out;
 }
 
 std::string table_csv(const Table& table) {

@@ -44,7 +44,5 @@ TableCell megabytes_cell(uint64_t bytes);
 std::string table_csv(const Table& table);
 // <table> with a <caption>, escaped; numeric columns get class "num".
 std::string table_html(const Table& table);
-// One CSV field, quoted when it must be.
-std::string csv_field(const std::string& s);
 
 }  // namespace emoe::report

@@ -18,8 +18,9 @@
 #include <string>
 #include <vector>
 
-#include "db/database.h"
+#include "core/common/csv.h"
 #include "core/common/json_reader.h"
+#include "db/database.h"
 #include "db/routing_writer.h"
 #include "db/schema.h"
 #include "db/session_export.h"
@@ -494,10 +495,10 @@ class TestExportImport : public QObject {
     QCOMPARE(rows[1].size(), size_t{11});
     QCOMPARE(rows[1][3], std::string(kText11));
     QCOMPARE(rows[2][4], std::string());
-    QCOMPARE(db::csv_field("plain"), std::string("plain"));
-    QCOMPARE(db::csv_field("a,b"), std::string("\"a,b\""));
-    QCOMPARE(db::csv_field("say \"hi\""), std::string("\"say \"\"hi\"\"\""));
-    QCOMPARE(db::csv_field("two\r\nlines"), std::string("\"two\r\nlines\""));
+    QCOMPARE(csv_field("plain"), std::string("plain"));
+    QCOMPARE(csv_field("a,b"), std::string("\"a,b\""));
+    QCOMPARE(csv_field("say \"hi\""), std::string("\"say \"\"hi\"\"\""));
+    QCOMPARE(csv_field("two\r\nlines"), std::string("\"two\r\nlines\""));
 
     // Exporting again over the previous export replaces it.
     auto again = db::export_session(**db, 6, db::ExportFormat::Csv, out);
