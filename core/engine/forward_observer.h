@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <span>
+#include <vector>
 
 #include "core/engine/batch.h"
 
@@ -47,6 +48,29 @@ class ForwardObserver {
                                const float* /*hidden*/, int64_t /*n_embd*/) {}
   // Once per successful decode() step.
   virtual void on_memory_sample(const MemorySample& /*sample*/) {}
+};
+
+// Keeps observers attached to an engine or a session (anything with add_observer and
+// remove_observer) until the scope ends, however it ends.
+template <typename Host>
+class ObserverScope {
+ public:
+  explicit ObserverScope(Host& host) : host_(host) {}
+  ObserverScope(Host& host, ForwardObserver* observer) : host_(host) { add(observer); }
+  ~ObserverScope() {
+    for (ForwardObserver* o : attached_) host_.remove_observer(o);
+  }
+  ObserverScope(const ObserverScope&) = delete;
+  ObserverScope& operator=(const ObserverScope&) = delete;
+
+  void add(ForwardObserver* observer) {
+    host_.add_observer(observer);
+    attached_.push_back(observer);
+  }
+
+ private:
+  Host& host_;
+  std::vector<ForwardObserver*> attached_;
 };
 
 }  // namespace emoe::engine

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 
-#include "core/engine/generator.h"
 #include "core/metrics/accuracy.h"
 #include "core/model/model.h"
 #include "core/predict/routing_history_recorder.h"
@@ -12,12 +11,6 @@ namespace {
 
 // Teacher-forced steps are chunked like a prompt; the size only bounds the step buffers.
 constexpr size_t kStepTokens = 512;
-
-struct Detach {
-  engine::Engine& engine;
-  engine::ForwardObserver* observer;
-  ~Detach() { engine.remove_observer(observer); }
-};
 
 }  // namespace
 
@@ -39,29 +32,12 @@ Result<const ReferenceOutput*> FullModelReference::greedy(std::span<const int32_
   auto key = std::make_pair(std::vector<int32_t>(prompt.begin(), prompt.end()), max_new_tokens);
   if (auto it = cache_.find(key); it != cache_.end()) return &it->second;
 
-  const model::ModelConfig& c = engine_->model().config();
-  predict::RoutingHistoryRecorder rec(static_cast<int32_t>(c.n_layer),
-                                      static_cast<int32_t>(c.n_expert),
-                                      predict::RoutingSource::Router);
-  engine_->add_observer(&rec);
-  Detach detach{*engine_, &rec};
-  auto seq = engine_->new_sequence();
-  if (!seq.ok()) return seq.status().with_context("full-model reference");
-  rec.bind_sequence(*seq, 0, {});
-  engine::GenerateOptions go;
-  go.max_new_tokens = max_new_tokens;
-  go.stop_at_eos = true;  // as the serving loop does
-  auto g = engine::generate(*engine_, *seq, prompt, go);
-  engine_->free_sequence(*seq);
-  if (!g.ok()) {
-    rec.unbind_sequence(*seq);
-    return g.status().with_context("full-model greedy run");
-  }
-  auto record = rec.finish_sequence(*seq);
-  if (!record.ok()) return record.status();
+  // Stops at EOS/EOT as the serving loop does.
+  auto g = predict::generate_recorded(*engine_, prompt, max_new_tokens, true);
+  if (!g.ok()) return g.status().with_context("full-model greedy run");
   ReferenceOutput out;
   out.generated = std::move(g->generated);
-  out.record = std::move(record).value();
+  out.record = std::move(g->record);
   auto it = cache_.emplace(std::move(key), std::move(out)).first;
   return &it->second;
 }

@@ -30,23 +30,6 @@ double seconds_since(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
 }
 
-// Keeps observers attached to the session only for the point, however it ends.
-class SessionObservers {
- public:
-  explicit SessionObservers(engine::InferenceSession& s) : session_(s) {}
-  ~SessionObservers() {
-    for (auto* o : attached_) session_.remove_observer(o);
-  }
-  void add(engine::ForwardObserver* o) {
-    session_.add_observer(o);
-    attached_.push_back(o);
-  }
-
- private:
-  engine::InferenceSession& session_;
-  std::vector<engine::ForwardObserver*> attached_;
-};
-
 // Everything the serving callbacks touch. They cannot return errors to the loop, so the first
 // one is kept and stops the point after the step.
 struct PointState {
@@ -303,7 +286,7 @@ Result<PointRun> run_point(const ExperimentPoint& point, const PointInputs& in,
                                            predict::RoutingSource::Router);
   st.recorder = &recorder;
   st.memory = &memory;
-  SessionObservers observers(session);
+  engine::ObserverScope<engine::InferenceSession> observers(session);
   observers.add(&counters);
   observers.add(&memory);
   if (loop) observers.add(&recorder);

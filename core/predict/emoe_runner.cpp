@@ -52,26 +52,6 @@ struct MemoryPeak : engine::ForwardObserver {
   uint64_t dense = 0, kv = 0;
 };
 
-// Detaches an observer from an engine however the scope ends.
-struct ObserverScope {
-  engine::Engine& engine;
-  engine::ForwardObserver* observer;
-  ObserverScope(engine::Engine& e, engine::ForwardObserver* o) : engine(e), observer(o) {
-    engine.add_observer(o);
-  }
-  ~ObserverScope() { engine.remove_observer(observer); }
-};
-
-struct SessionObserverScope {
-  engine::InferenceSession& session;
-  engine::ForwardObserver* observer;
-  SessionObserverScope(engine::InferenceSession& s, engine::ForwardObserver* o)
-      : session(s), observer(o) {
-    session.add_observer(o);
-  }
-  ~SessionObserverScope() { session.remove_observer(observer); }
-};
-
 Result<std::vector<int32_t>> prompt_tokens(const model::Model& model, const RunnerRequest& r,
                                            int64_t n_ctx, size_t index) {
   std::vector<int32_t> t =
@@ -95,30 +75,17 @@ Result<std::vector<int32_t>> prompt_tokens(const model::Model& model, const Runn
   return t;
 }
 
-// Greedy generation on `engine` with the recorder bound to the sequence; the record's task is
-// set by the caller.
+// Greedy generation on `engine` with its routing recorded (and, with_logits, the teacher-forced
+// logits of prompt + continuation); the record's task is set by the caller.
 Result<ReferenceRun> reference_run(engine::Engine& engine, std::span<const int32_t> prompt,
                                    int32_t n_new, bool stop_at_eos, bool with_logits,
-                                   const HistoryShape& shape, int64_t request_id) {
-  RoutingHistoryRecorder rec(shape.n_layer, shape.n_expert, RoutingSource::Router);
+                                   int64_t request_id) {
   ReferenceRun out;
   out.prompt.assign(prompt.begin(), prompt.end());
-  {
-    ObserverScope scope(engine, &rec);
-    auto seq = engine.new_sequence();
-    if (!seq.ok()) return seq.status();
-    rec.bind_sequence(*seq, request_id, {});
-    engine::GenerateOptions go;
-    go.max_new_tokens = n_new;
-    go.stop_at_eos = stop_at_eos;
-    auto g = engine::generate(engine, *seq, prompt, go);
-    engine.free_sequence(*seq);
-    if (!g.ok()) return g.status().with_context("reference run");
-    out.continuation = std::move(g->generated);
-    auto r = rec.finish_sequence(*seq);
-    if (!r.ok()) return r.status();
-    out.record = std::move(r).value();
-  }
+  auto g = generate_recorded(engine, prompt, n_new, stop_at_eos, request_id);
+  if (!g.ok()) return g.status().with_context("reference run");
+  out.continuation = std::move(g->generated);
+  out.record = std::move(g->record);
   if (with_logits) {
     std::vector<int32_t> tokens = out.prompt;
     tokens.insert(tokens.end(), out.continuation.begin(), out.continuation.end());
@@ -279,7 +246,7 @@ Result<RunnerReport> run_emoe(engine::InferenceSession& session,
                         it->second.max_new_tokens == r.max_new_tokens &&
                         (!measure || !it->second.logits.empty());
     if (!usable) {
-      auto run = reference_run(*ref, prompt, r.max_new_tokens, options.stop_at_eos, measure, shape,
+      auto run = reference_run(*ref, prompt, r.max_new_tokens, options.stop_at_eos, measure,
                                static_cast<int64_t>(i));
       if (!run.ok()) return run.status().with_context("request " + std::to_string(i));
       run->record.task = r.task;
@@ -329,7 +296,7 @@ Result<RunnerReport> run_emoe(engine::InferenceSession& session,
   GateObserver gate;
   gate.targets = {&recorder, &counters, &memory};
   for (auto* o : options.hooks.run_observers) gate.targets.push_back(o);
-  SessionObserverScope gate_scope(session, &gate);
+  engine::ObserverScope<engine::InferenceSession> gate_scope(session, &gate);
 
   const experts::CacheStats warm = cache->stats();
   sum.fill_loads = warm.loads;

@@ -1,5 +1,8 @@
 #include "core/predict/routing_history_recorder.h"
 
+#include "core/engine/generator.h"
+#include "core/model/model.h"
+
 namespace emoe::predict {
 
 RoutingHistoryRecorder::RoutingHistoryRecorder(int32_t n_layer, int32_t n_expert,
@@ -60,6 +63,34 @@ void RoutingHistoryRecorder::on_routing(const engine::RoutingEvent& ev) {
   std::vector<uint32_t>& counts = prefill ? s.record.prefill : s.record.decode;
   const size_t row = static_cast<size_t>(ev.layer) * static_cast<size_t>(n_expert_);
   for (const int32_t e : experts) ++counts[row + static_cast<size_t>(e)];
+}
+
+Result<RecordedGeneration> generate_recorded(engine::Engine& engine,
+                                             std::span<const int32_t> prompt,
+                                             int32_t max_new_tokens, bool stop_at_eos,
+                                             int64_t request_id) {
+  const model::ModelConfig& c = engine.model().config();
+  RoutingHistoryRecorder rec(static_cast<int32_t>(c.n_layer), static_cast<int32_t>(c.n_expert),
+                             RoutingSource::Router);
+  engine::ObserverScope<engine::Engine> scope(engine, &rec);
+  auto seq = engine.new_sequence();
+  if (!seq.ok()) return seq.status();
+  rec.bind_sequence(*seq, request_id, {});
+  engine::GenerateOptions go;
+  go.max_new_tokens = max_new_tokens;
+  go.stop_at_eos = stop_at_eos;
+  auto g = engine::generate(engine, *seq, prompt, go);
+  engine.free_sequence(*seq);
+  if (!g.ok()) {
+    rec.unbind_sequence(*seq);
+    return g.status();
+  }
+  auto record = rec.finish_sequence(*seq);
+  if (!record.ok()) return record.status();
+  RecordedGeneration out;
+  out.generated = std::move(g->generated);
+  out.record = std::move(record).value();
+  return out;
 }
 
 }  // namespace emoe::predict

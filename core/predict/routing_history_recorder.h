@@ -6,8 +6,11 @@
 #include <atomic>
 #include <cstdint>
 #include <mutex>
+#include <span>
 #include <unordered_map>
+#include <vector>
 
+#include "core/engine/engine.h"
 #include "core/engine/forward_observer.h"
 #include "core/predict/routing_history.h"
 
@@ -51,5 +54,19 @@ class RoutingHistoryRecorder : public engine::ForwardObserver {
   std::atomic<int64_t> unmapped_{0};
   std::atomic<int64_t> rejected_{0};
 };
+
+// A greedy generation with its routing recorded: the reference side of accuracy measurements
+// and of the oracle, and the warm-up that seeds a routing history.
+struct RecordedGeneration {
+  std::vector<int32_t> generated;
+  PromptRecord record;  // the router's top-k of every token (task empty, id request_id)
+};
+
+// Generates greedily from `prompt` on a fresh sequence of `engine` (freed afterwards), with a
+// recorder of the router's top-k attached for the run.
+Result<RecordedGeneration> generate_recorded(engine::Engine& engine,
+                                             std::span<const int32_t> prompt,
+                                             int32_t max_new_tokens, bool stop_at_eos,
+                                             int64_t request_id = 0);
 
 }  // namespace emoe::predict
