@@ -1,6 +1,5 @@
 #include "core/experiment/warm_up.h"
 
-#include <map>
 #include <string>
 
 #include "core/model/model.h"
@@ -39,14 +38,7 @@ Result<WarmUp> run_warm_up(const model::Model& model, FullModelReference& refere
     EMOE_RETURN_IF_ERROR(w.history->add(std::move(rec)).with_context(who));
     if (progress) progress(static_cast<int64_t>(i) + 1, total);
   }
-  if (!w.history->empty()) {
-    std::map<std::string, bool> tasks;
-    for (size_t i = 0; i < w.history->size(); ++i) tasks[w.history->at(i).task] = true;
-    for (const auto& [task, unused] : tasks) {
-      w.cold.per_task[task] = predict::popularity_profile(*w.history, task);
-    }
-    w.cold.global = predict::popularity_profile(*w.history);
-  }
+  w.cold = predict::ColdStartProfile::from_history(*w.history);
   return w;
 }
 

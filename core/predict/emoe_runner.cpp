@@ -276,10 +276,7 @@ Result<RunnerReport> run_emoe(engine::InferenceSession& session,
   }
   sum.profile_requests = static_cast<int64_t>(n_profile);
   if (n_profile > 0) {
-    std::map<std::string, bool> tasks;
-    for (size_t i = 0; i < history->size(); ++i) tasks[history->at(i).task] = true;
-    for (const auto& [t, unused] : tasks) cold.per_task[t] = popularity_profile(*history, t);
-    cold.global = popularity_profile(*history);
+    cold = ColdStartProfile::from_history(*history);
     if (predictor) {
       const Clock::time_point t0 = Clock::now();
       EMOE_RETURN_IF_ERROR(predictor->train(*history).with_context("training the predictor"));

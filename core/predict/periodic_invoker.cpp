@@ -4,6 +4,16 @@
 
 namespace emoe::predict {
 
+ColdStartProfile ColdStartProfile::from_history(const RoutingHistory& history) {
+  ColdStartProfile cold;
+  if (history.empty()) return cold;
+  std::map<std::string, bool> tasks;
+  for (size_t i = 0; i < history.size(); ++i) tasks[history.at(i).task] = true;
+  for (const auto& [task, unused] : tasks) cold.per_task[task] = popularity_profile(history, task);
+  cold.global = popularity_profile(history);
+  return cold;
+}
+
 namespace {
 Status check_period(int32_t period) {
   if (period < PeriodicInvoker::kMinPeriod || period > PeriodicInvoker::kMaxPeriod) {

@@ -22,6 +22,10 @@ enum class InvokerMode { Single = 0, PerTask = 1 };
 struct ColdStartProfile {
   std::map<std::string, ExpertPrediction> per_task;  // profiled frequency per task
   std::optional<ExpertPrediction> global;            // absent: popularity of the history
+
+  // The popularity of a profiling pass's history: per task seen, and over all (none when the
+  // history is empty).
+  static ColdStartProfile from_history(const RoutingHistory& history);
 };
 
 class PeriodicInvoker {
