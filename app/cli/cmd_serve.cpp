@@ -85,12 +85,8 @@ Result<ProfileChoice> scheduler_profile(const std::optional<std::string>& dbp,
   // dE: only exact routing loads experts on demand. A task switch is charged one load per
   // expert a token uses in every MoE layer (the working set of a new task, an upper bound).
   if (paging.cache && paging.access.mode == engine::RoutingMode::Exact && c.expert_load_ms > 0) {
-    const model::ModelConfig& mc = model.config();
-    const double per_switch =
-        c.expert_load_ms * static_cast<double>(mc.n_layer) * static_cast<double>(mc.n_expert_used);
-    std::array<double, sched::kTaskCount> load{};
-    load.fill(per_switch);
-    c.profile.expert_load = sched::task_switch_load_estimator(load);
+    c.profile.expert_load = sched::working_set_switch_estimator(
+        c.expert_load_ms, model.config().n_layer, model.config().n_expert_used);
   }
   return c;
 }

@@ -186,15 +186,11 @@ sched::SchedulerProfile point_scheduler_profile(const ExperimentConfig& config,
     p.mean_output_tokens[t] = w;
   }
   p.starvation_ms = config.serving.starvation_ms;
-  // A task switch is charged one load per expert a token uses in every layer: the working set
-  // of a new task, an upper bound (as `emoe serve`).
+  // A task switch is charged the working set of a new task (as `emoe serve`).
   const double load_ms = expert_load_cost_ms(config, profile);
   if (routing == engine::RoutingMode::Exact && load_ms > 0) {
-    const double per_switch =
-        load_ms * static_cast<double>(model.n_layer) * static_cast<double>(model.n_expert_used);
-    std::array<double, sched::kTaskCount> load{};
-    load.fill(per_switch);
-    p.expert_load = sched::task_switch_load_estimator(load);
+    p.expert_load =
+        sched::working_set_switch_estimator(load_ms, model.n_layer, model.n_expert_used);
   }
   return p;
 }

@@ -37,6 +37,13 @@ ExpertLoadEstimator task_switch_load_estimator(std::array<double, kTaskCount> lo
   };
 }
 
+ExpertLoadEstimator working_set_switch_estimator(double ms_per_load, int64_t layers,
+                                                 int64_t experts_per_token) {
+  std::array<double, kTaskCount> load{};
+  load.fill(ms_per_load * static_cast<double>(layers) * static_cast<double>(experts_per_token));
+  return task_switch_load_estimator(load);
+}
+
 const char* refusal_reason_name(RefusalReason r) {
   switch (r) {
     case RefusalReason::Sequences:

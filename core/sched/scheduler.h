@@ -77,6 +77,10 @@ using ExpertLoadEstimator =
 // A simple dE: load_ms[task] when no running request has the candidate's task (its experts
 // are then assumed not resident), else 0. Give insensitive tasks 0: they never force a load.
 ExpertLoadEstimator task_switch_load_estimator(std::array<double, kTaskCount> load_ms);
+// The same for every task, charging a switch the working set of a new task: one load of
+// ms_per_load for each expert a token uses in every layer (an upper bound).
+ExpertLoadEstimator working_set_switch_estimator(double ms_per_load, int64_t layers,
+                                                 int64_t experts_per_token);
 
 // Profiled inputs of the schedulers (measured on the machine; see docs/SCHEDULING.md).
 struct SchedulerProfile {
