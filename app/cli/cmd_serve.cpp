@@ -22,8 +22,6 @@ namespace emoe::cli {
 
 namespace {
 
-constexpr double kDefaultTokenMs = 0.1;  // c without a profile (the virtual clock's default)
-
 Result<std::vector<sched::Request>> load_requests(const ParsedArgs& args) {
   if (args.has("workload") == args.has("demo-workload")) {
     return args.error("give exactly one of --workload FILE, --demo-workload N");
@@ -62,7 +60,7 @@ struct ProfileChoice {
 Result<ProfileChoice> scheduler_profile(const std::optional<std::string>& dbp,
                                         const model::Model& model, const PagingSetup& paging) {
   ProfileChoice c;
-  c.profile.per_token_ms = kDefaultTokenMs;
+  c.profile.per_token_ms = sched::kDefaultPerTokenMs;
   const auto limits = sched::default_task_limits();
   for (size_t t = 0; t < limits.size(); ++t) {
     c.profile.mean_output_tokens[t] = limits[t].max_new_tokens;

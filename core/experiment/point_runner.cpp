@@ -23,7 +23,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-constexpr double kDefaultTokenMs = 0.1;    // c without a profile (as `emoe serve`)
 constexpr size_t kMaxMemoryPoints = 1000;  // per point, after thinning
 
 double seconds_since(Clock::time_point t0) {
@@ -174,7 +173,7 @@ sched::SchedulerProfile point_scheduler_profile(const ExperimentConfig& config,
       config.serving.clock == sched::ClockKind::Virtual && config.serving.cost.token_ms > 0;
   p.per_token_ms = virtual_cost               ? config.serving.cost.token_ms
                    : profile.per_token_ms > 0 ? profile.per_token_ms
-                                              : kDefaultTokenMs;
+                                              : sched::kDefaultPerTokenMs;
   const auto limits = sched::default_task_limits();
   for (size_t t = 0; t < limits.size(); ++t) {
     double w = profile.mean_output_tokens[t] > 0 ? profile.mean_output_tokens[t]

@@ -82,6 +82,9 @@ ExpertLoadEstimator task_switch_load_estimator(std::array<double, kTaskCount> lo
 ExpertLoadEstimator working_set_switch_estimator(double ms_per_load, int64_t layers,
                                                  int64_t experts_per_token);
 
+// c when nothing was profiled: the virtual clock's default token cost (StepCostModel).
+inline constexpr double kDefaultPerTokenMs = 0.1;
+
 // Profiled inputs of the schedulers (measured on the machine; see docs/SCHEDULING.md).
 struct SchedulerProfile {
   // W_o per task (by task_index): the mean output length that starts G_i. <= 0: unknown, the

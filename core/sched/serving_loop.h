@@ -62,7 +62,7 @@ const char* clock_kind_name(ClockKind k);
 // before it caused, which a virtual clock would otherwise get for free).
 struct StepCostModel {
   double step_ms = 1.0;
-  double token_ms = 0.1;
+  double token_ms = kDefaultPerTokenMs;
   std::function<double()> extra_ms;
 };
 
