@@ -25,6 +25,7 @@
 #include "core/model/demo_model.h"
 #include "ui/background_jobs.h"
 #include "ui/controls_panel.h"
+#include "ui/default_layout.h"
 #include "ui/experiment_dock.h"
 #include "ui/expert_heatmap_view.h"
 #include "ui/latency_plot_view.h"
@@ -156,45 +157,9 @@ QDockWidget* MainWindow::dock(const QString& name) const {
   return findChild<QDockWidget*>(name, Qt::FindDirectChildrenOnly);
 }
 
-void MainWindow::arrange_docks() {
-  // Three columns: model and controls | console and trace | heatmap, memory, latency; the log
-  // along the bottom.
-  for (const QString& name : dock_names()) {
-    QDockWidget* d = dock(name);
-    d->setFloating(false);
-    removeDockWidget(d);
-  }
-  addDockWidget(Qt::LeftDockWidgetArea, dock("Model"));
-  splitDockWidget(dock("Model"), dock("Prompt console"), Qt::Horizontal);
-  splitDockWidget(dock("Model"), dock("Controls"), Qt::Vertical);
-  splitDockWidget(dock("Controls"), dock("Sensitivity"), Qt::Vertical);
-  splitDockWidget(dock("Prompt console"), dock("Token trace"), Qt::Vertical);
-  addDockWidget(Qt::RightDockWidgetArea, dock("Expert heatmap"));
-  splitDockWidget(dock("Expert heatmap"), dock("Memory"), Qt::Vertical);
-  splitDockWidget(dock("Memory"), dock("Latency"), Qt::Vertical);
-  splitDockWidget(dock("Latency"), dock("Prediction"), Qt::Vertical);
-  addDockWidget(Qt::BottomDockWidgetArea, dock("Log"));
-  // Experiments want the middle column's room; behind the console until asked for.
-  tabifyDockWidget(dock("Prompt console"), dock("Experiment"));
-  for (const QString& name : dock_names()) dock(name)->show();
-  dock("Prompt console")->raise();
-  apply_dock_sizes();
-}
+void MainWindow::arrange_docks() { arrange_default_layout(*this, dock_names()); }
 
-void MainWindow::apply_dock_sizes() {
-  // Proportions of the window, so the default layout fits any size it is shown at.
-  const int w = std::max(width(), 800), h = std::max(height(), 600);
-  resizeDocks({dock("Model"), dock("Prompt console"), dock("Expert heatmap")},
-              {w * 24 / 100, w * 33 / 100, w * 43 / 100}, Qt::Horizontal);
-  // The left and middle columns take what the log leaves.
-  resizeDocks({dock("Model"), dock("Controls"), dock("Sensitivity")},
-              {h * 40 / 100, h * 25 / 100, h * 15 / 100}, Qt::Vertical);
-  resizeDocks({dock("Prompt console"), dock("Token trace")}, {h * 50 / 100, h * 30 / 100},
-              Qt::Vertical);
-  resizeDocks({dock("Expert heatmap"), dock("Memory"), dock("Latency"), dock("Prediction")},
-              {h * 23 / 100, h * 29 / 100, h * 22 / 100, h * 22 / 100}, Qt::Vertical);
-  resizeDocks({dock("Log")}, {h * 11 / 100}, Qt::Vertical);
-}
+void MainWindow::apply_dock_sizes() { apply_default_dock_sizes(*this); }
 
 void MainWindow::showEvent(QShowEvent* event) {
   QMainWindow::showEvent(event);
