@@ -8,6 +8,7 @@
 #include <QLabel>
 #include <QSlider>
 #include <QSpinBox>
+#include <QStandardItemModel>
 #include <QThread>
 #include <QTimer>
 #include <QVBoxLayout>
@@ -16,6 +17,7 @@
 
 #include "core/predict/periodic_invoker.h"
 #include "core/predict/predictor.h"
+#include "kernels/gpu/gpu_device.h"
 
 namespace emoe::ui {
 
@@ -32,6 +34,14 @@ ControlsPanel::ControlsPanel(QWidget* parent) : QWidget(parent) {
   outer->setContentsMargins(6, 6, 6, 6);
   auto* form = new QFormLayout;
   form->setFieldGrowthPolicy(QFormLayout::ExpandingFieldsGrow);
+
+  device_ = new QComboBox(this);
+  device_->setObjectName("deviceCombo");
+  // A long "not available" reason must not widen the dock; the popup shows it whole.
+  device_->setSizeAdjustPolicy(QComboBox::AdjustToMinimumContentsLengthWithIcon);
+  device_->setMinimumContentsLength(24);
+  fill_devices();
+  form->addRow(tr("Device"), device_);
 
   budget_ = new QSlider(Qt::Horizontal, this);
   budget_->setObjectName("budgetSlider");
@@ -138,6 +148,10 @@ ControlsPanel::ControlsPanel(QWidget* parent) : QWidget(parent) {
     update_budget_label();
     if (!updating_) changed();
   };
+  connect(device_, &QComboBox::currentIndexChanged, this, [this, now] {
+    if (!updating_) device_spec_ = device_->currentData().toString().toStdString();
+    now();
+  });
   connect(routing_, &QComboBox::currentIndexChanged, this, now);
   connect(policy_, &QComboBox::currentIndexChanged, this, now);
   connect(threads_, &QSpinBox::valueChanged, this, now);
@@ -152,8 +166,38 @@ ControlsPanel::ControlsPanel(QWidget* parent) : QWidget(parent) {
   update_budget_label();
 }
 
+void ControlsPanel::fill_devices() {
+  device_->addItem(tr("CPU"), QStringLiteral("cpu"));
+  const kernels::gpu::RuntimeProbe probe = kernels::gpu::probe_runtime();
+  for (const kernels::gpu::DeviceInfo& d : probe.devices) {
+    device_->addItem(QStringLiteral("cuda:%1 \u2014 %2, %3 GiB")
+                         .arg(d.index)
+                         .arg(QString::fromStdString(d.name))
+                         .arg(static_cast<double>(d.total_bytes) / (1ull << 30), 0, 'f', 1),
+                     QStringLiteral("cuda:%1").arg(d.index));
+  }
+  if (probe.devices.empty()) {
+    const QString reason = QString::fromStdString(probe.message);
+    device_->addItem(tr("CUDA: not available \u2014 %1").arg(reason), QStringLiteral("cuda"));
+    // Shown, not choosable: it says why there is no GPU to pick.
+    if (auto* m = qobject_cast<QStandardItemModel*>(device_->model())) {
+      m->item(device_->count() - 1)->setEnabled(false);
+    }
+    device_->setItemData(device_->count() - 1, reason, Qt::ToolTipRole);
+  }
+  device_->setToolTip(tr("Where the engine computes; on a GPU the expert tier is GPU memory"));
+}
+
+void ControlsPanel::select_device(const std::string& spec) {
+  device_spec_ = spec;
+  int i = device_->findData(QString::fromStdString(spec));
+  if (i < 0 && spec == "cuda") i = device_->findData(QStringLiteral("cuda:0"));
+  if (i >= 0) device_->setCurrentIndex(i);
+}
+
 EngineSettings ControlsPanel::settings() const {
   EngineSettings s;
+  s.device = device_spec_;
   s.mode = static_cast<engine::RoutingMode>(routing_->currentData().toInt());
   // "all" keeps every expert; the slider then only drives the estimate.
   s.budget_percent = s.mode == engine::RoutingMode::All ? 100.0 : budget_->value();
@@ -169,6 +213,7 @@ EngineSettings ControlsPanel::settings() const {
 
 void ControlsPanel::set_settings(const EngineSettings& s) {
   updating_ = true;
+  select_device(s.device);
   if (s.mode != engine::RoutingMode::All || s.budget_percent < 100) {
     budget_->setValue(static_cast<int>(std::lround(std::clamp(s.budget_percent, 10.0, 100.0))));
   }
@@ -229,8 +274,13 @@ void ControlsPanel::show_report(const EngineReport& r) {
                .arg(r.experts_per_layer)
                .arg(format_bytes(r.min_budget_bytes));
   }
-  report_->setText(tr("<b>Engine</b>: routing %1, %2, eviction %3, %4 thread(s)")
-                       .arg(QString::fromLatin1(engine::routing_mode_name(r.settings.mode).data()),
+  QString device = QString::fromStdString(r.device_name.empty() ? r.backend : r.device_name);
+  if (!r.device_notice.empty()) {
+    device += QStringLiteral(" (%1)").arg(QString::fromStdString(r.device_notice));
+  }
+  report_->setText(tr("<b>Engine</b> on %1: routing %2, %3, eviction %4, %5 thread(s)")
+                       .arg(device.toHtmlEscaped(),
+                            QString::fromLatin1(engine::routing_mode_name(r.settings.mode).data()),
                             tier, QString::fromLatin1(experts::policy_name(r.settings.policy)))
                        .arg(r.settings.n_threads) +
                    (r.settings.predictor == "none"

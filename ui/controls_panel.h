@@ -1,12 +1,13 @@
-// The Controls dock: expert budget (percent of all expert bytes, with the byte value), routing
-// mode, eviction policy, thread count and eMoE's predictor, interval p, task-aware switch and
-// sensitivity threshold. Every change emits the full EngineSettings (a slider
+// The Controls dock: compute device, expert budget (percent of all expert bytes, with the byte
+// value), routing mode, eviction policy, thread count and eMoE's predictor, interval p,
+// task-aware switch and sensitivity threshold. Every change emits the full EngineSettings (a slider
 // drag is debounced); the engine applies them before its next request, without reloading the
 // model, and the EngineReport that comes back is shown underneath.
 #pragma once
 
 #include <QWidget>
 #include <cstdint>
+#include <string>
 
 #include "ui/engine_controller.h"
 
@@ -37,6 +38,9 @@ class ControlsPanel : public QWidget {
   // The expert budget in bytes the slider stands for (after the minimum), 0 when unknown.
   uint64_t budget_bytes() const;
   QSlider* budget_slider() const { return budget_; }
+  // "CPU" (data "cpu"), then one item per GPU the CUDA runtime reports (data "cuda:N"), or one
+  // disabled "CUDA: not available — <reason>" item (data "cuda") when there is none.
+  QComboBox* device_combo() const { return device_; }
   QComboBox* routing_combo() const { return routing_; }
   QComboBox* policy_combo() const { return policy_; }
   QSpinBox* threads_spin() const { return threads_; }
@@ -56,6 +60,13 @@ class ControlsPanel : public QWidget {
   void update_budget_label();
   void changed();
 
+  void fill_devices();
+  void select_device(const std::string& spec);
+
+  QComboBox* device_ = nullptr;
+  // What settings() reports: the user's choice, or the name set_settings() was given even when
+  // no item stands for it ("cuda" without a GPU), so the engine can say why it runs on the CPU.
+  std::string device_spec_ = "cpu";
   QSlider* budget_ = nullptr;
   QLabel* budget_label_ = nullptr;
   QComboBox* routing_ = nullptr;

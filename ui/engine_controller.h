@@ -37,6 +37,9 @@ struct EngineSettings {
   int32_t interval = 40;  // p, 1..200: the predictor runs on requests 0, p, 2p, ...
   bool task_aware = true;
   double sensitivity_threshold = 0.85;  // for "Profile sensitivity…"
+  // Where the engine computes: "cpu", "cuda" or "cuda:N" (core/engine/compute_device.h). The
+  // engine thread opens the GPU once per name; without CUDA it runs on the CPU and says so.
+  std::string device = "cpu";
   bool operator==(const EngineSettings&) const = default;
 };
 
@@ -47,6 +50,10 @@ struct EngineReport {
   uint64_t all_expert_bytes = 0;
   uint64_t min_budget_bytes = 0;
   int32_t experts_per_layer = 0;  // slots / n_layer: how many experts per layer fit
+  std::string backend = "cpu";    // Engine::backend_name(): "cpu", "cuda:0", ...
+  std::string device_name;        // "cuda:0 (NVIDIA H200, 139.8 GiB)"; empty: the CPU
+  // Why settings.device is not what runs ("CUDA is not available (...); running on the CPU").
+  std::string device_notice;
 };
 
 // Task x layer sensitivity s of the current model, as stored in the database (one row per task

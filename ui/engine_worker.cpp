@@ -1,6 +1,5 @@
 #include "ui/engine_worker.h"
 
-#include <QFileInfo>
 #include <filesystem>
 
 #include "core/common/json_writer.h"
@@ -10,85 +9,13 @@
 #include "core/model/model_config.h"
 #include "core/predict/routing_history_recorder.h"
 #include "db/recording_session.h"
+#include "ui/model_summary.h"
 #include "ui/sensitivity_store.h"
 
 namespace emoe::ui {
 namespace {
 
 QString qs(const std::string& s) { return QString::fromStdString(s); }
-
-// Arrays longer than this are shown as "[32000 strings]" in the Model dock.
-constexpr size_t kMaxShownItems = 16;
-// Longer values (chat templates) are cut; the dock is a table, not a viewer.
-constexpr int kMaxValueChars = 512;
-
-QString display_value(const gguf::Value& v) {
-  if (const gguf::Value::Array* a = v.as_array(); a && a->size() > kMaxShownItems) {
-    return QStringLiteral("[%1 %2s]")
-        .arg(a->size())
-        .arg(qs(std::string(gguf::value_type_name(v.elem_type()))));
-  }
-  QString s = qs(v.to_display_string(kMaxShownItems));
-  if (s.size() > kMaxValueChars) {
-    const qsizetype n = s.size();
-    s.truncate(kMaxValueChars);
-    s += QStringLiteral("... (%1 characters)").arg(n);
-  }
-  return s;
-}
-
-ModelSummary summarize(const model::Model& m, const QString& path) {
-  const model::ModelConfig& c = m.config();
-  const gguf::GgufFile& f = m.file();
-  ModelSummary s;
-  s.path = path;
-  s.name = c.name.empty() ? QFileInfo(path).fileName() : qs(c.name);
-  s.arch = qs(c.arch);
-  s.file_bytes = f.file_size();
-  s.n_layer = static_cast<int32_t>(c.n_layer);
-  s.n_embd = static_cast<int32_t>(c.n_embd);
-  s.n_head = static_cast<int32_t>(c.n_head);
-  s.n_head_kv = static_cast<int32_t>(c.n_head_kv);
-  s.n_vocab = static_cast<int32_t>(c.n_vocab);
-  s.n_expert = static_cast<int32_t>(c.n_expert);
-  s.n_expert_used = static_cast<int32_t>(c.n_expert_used);
-  s.n_ff = static_cast<int32_t>(c.n_ff);
-  s.n_ff_exp = static_cast<int32_t>(c.n_ff_exp);
-  s.n_embd_head = static_cast<int32_t>(c.n_embd_head);
-  s.n_ctx_train = c.n_ctx_train;
-  s.dense_bytes = m.weights().dense_bytes;
-  s.all_expert_bytes = m.weights().expert_bytes;
-  s.expert_bytes_per_layer = c.is_moe() ? m.weights().bytes_per_expert(0) : 0;
-  s.kv_bytes_per_token = 2ull * static_cast<uint64_t>(c.n_embd_kv()) *
-                         static_cast<uint64_t>(c.n_layer) * sizeof(float);
-  s.metadata.reserve(f.metadata().size());
-  for (const auto& [key, value] : f.metadata())
-    s.metadata.emplace_back(qs(key), display_value(value));
-  s.tensors.reserve(f.tensors().size());
-  for (const gguf::TensorInfo& t : f.tensors()) {
-    TensorRow r;
-    r.name = qs(t.name);
-    r.type = qs(std::string(kernels::type_name(t.type)));
-    QStringList dims;
-    for (int64_t d : t.ne) dims << QString::number(d);
-    r.shape = dims.join(QStringLiteral(" x "));
-    r.bytes = t.n_bytes;
-    r.expert = t.name.find("_exps") != std::string::npos;
-    s.tensors.push_back(std::move(r));
-  }
-  return s;
-}
-
-engine::SessionSettings to_session(const EngineSettings& s) {
-  engine::SessionSettings o;
-  o.budget_percent = s.budget_percent;
-  o.mode = s.mode;
-  // eMoE's planner decides residency; on-demand loads may only evict unplanned experts.
-  o.policy = s.predictor != "none" ? experts::EvictionPolicy::Pinned : s.policy;
-  o.n_threads = s.n_threads;
-  o.n_ctx = s.n_ctx;
-  return o;
-}
 
 int64_t to_us(std::chrono::steady_clock::time_point t) {
   // RoutingRecorder::now_us() is steady_clock since its epoch, in microseconds.
@@ -130,12 +57,37 @@ void EngineController::Worker::log(int level, const QString& message) {
   emit_later([c = ctl_, level, message] { emit c->log_message(level, message); });
 }
 
+Result<engine::SessionReport> EngineController::Worker::configure(engine::InferenceSession& session,
+                                                                  const EngineSettings& s) {
+  if (device_spec_.empty() || s.device != device_spec_) {
+    auto d = engine::select_compute_device(s.device);
+    if (!d.ok()) return d.status();
+    device_ = std::move(d).value();
+    device_spec_ = s.device;
+    if (!device_.notice.empty()) {
+      log(1, qs(device_.notice));
+    } else if (device_.gpu) {
+      log(0, QStringLiteral("computing on %1").arg(qs(device_.name)));
+    }
+  }
+  engine::SessionSettings o;
+  o.budget_percent = s.budget_percent;
+  o.mode = s.mode;
+  // eMoE's planner decides residency; on-demand loads may only evict unplanned experts.
+  o.policy = s.predictor != "none" ? experts::EvictionPolicy::Pinned : s.policy;
+  o.n_threads = s.n_threads;
+  o.n_ctx = s.n_ctx;
+  o.device = device_.gpu;
+  return session.configure(o);
+}
+
 std::string EngineController::Worker::config_json() const {
   const engine::SessionReport& r = session_->report();
   JsonWriter j;
   j.begin_object().key("command").value("studio");
   j.key("threads").value(int64_t{settings_.n_threads}).key("ctx").value(r.n_ctx);
   j.key("kv_type").value("f32");
+  j.key("device").value(session_->engine() ? session_->engine()->backend_name() : "cpu");
   j.key("routing").value(engine::routing_mode_name(settings_.mode));
   j.key("budget_percent").value(settings_.budget_percent);
   if (r.expert_budget_bytes > 0) {
@@ -157,6 +109,11 @@ EngineReport EngineController::Worker::report() const {
   r.all_expert_bytes = s.all_expert_bytes;
   r.min_budget_bytes = s.min_budget_bytes;
   r.experts_per_layer = s.experts_per_layer;
+  if (const engine::Engine* e = session_->engine()) r.backend = e->backend_name();
+  if (device_spec_ == settings_.device) {
+    if (device_.gpu) r.device_name = device_.name;
+    r.device_notice = device_.notice;
+  }
   return r;
 }
 
@@ -234,13 +191,19 @@ void EngineController::Worker::open_model(const QString& path, uint64_t load_epo
 
   auto next = std::make_unique<engine::InferenceSession>(std::move(m).value());
   EngineSettings settings = settings_;
-  auto r = next->configure(to_session(settings));
+  auto r = configure(*next, settings);
   if (!r.ok()) {
     log(1, QStringLiteral("the settings do not fit this model (%1); using all experts")
                .arg(qs(r.status().message())));
     EngineSettings d;
     d.n_threads = settings_.n_threads;
-    r = next->configure(to_session(d));
+    // A GPU that opened is kept; if every expert does not fit it either, the CPU runs.
+    d.device = device_spec_ == settings.device ? settings.device : d.device;
+    r = configure(*next, d);
+    if (!r.ok() && d.device != "cpu") {
+      d.device = "cpu";
+      r = configure(*next, d);
+    }
     if (!r.ok()) return fail(qs(r.status().with_context(p).message()));
     settings = d;
   }
@@ -254,7 +217,7 @@ void EngineController::Worker::open_model(const QString& path, uint64_t load_epo
   session_->add_observer(collector_.get());
   session_->add_expert_observer(collector_.get());
   collector_->set_cache(session_->cache());
-  ModelSummary summary = summarize(session_->model(), path);
+  ModelSummary summary = summarize_model(session_->model(), path);
   progress(1.0, "ready");
   busy.release();
   emit_later([c = ctl_, s = std::move(summary)] { emit c->model_loaded(s); });
@@ -286,7 +249,7 @@ void EngineController::Worker::apply_settings(const EngineSettings& settings) {
   }
   loop_.reset();  // a new configuration (and tier): the loop starts over
   loop_requests_ = 0;
-  auto r = session_->configure(to_session(settings));
+  auto r = configure(*session_, settings);
   collector_->set_cache(session_->cache());  // a new tier, or the old one after an error
   if (!r.ok()) {
     const QString msg = qs(r.status().message());

@@ -13,6 +13,7 @@
 #include <mutex>
 #include <utility>
 
+#include "core/engine/compute_device.h"
 #include "core/engine/inference_session.h"
 #include "core/predict/emoe_loop.h"
 #include "core/sched/task_classifier.h"
@@ -59,6 +60,10 @@ class EngineController::Worker : public QObject {
     ~BusyGuard() { release(); }
   };
 
+  // Opens settings.device unless it names the device already open (a notice, such as CUDA
+  // missing, is logged when it is opened, so once per choice), then configures `session`.
+  Result<engine::SessionReport> configure(engine::InferenceSession& session,
+                                          const EngineSettings& settings);
   void close_model();
   void open_recording();
   void close_recording();
@@ -82,6 +87,8 @@ class EngineController::Worker : public QObject {
   std::unique_ptr<db::RecordingSession> recording_;
   QString db_path_;
   EngineSettings settings_;
+  std::string device_spec_;  // the settings.device that device_ was opened for; empty: none yet
+  engine::ComputeDevice device_;
   int64_t next_request_id_ = 1;
   std::unique_ptr<predict::EmoeLoop> loop_;  // null: no predictor, or not made yet
   int64_t loop_requests_ = 0;                // requests served by loop_

@@ -8,6 +8,7 @@
 #include <unordered_map>
 #include <utility>
 
+#include "core/engine/compute_device.h"
 #include "core/engine/inference_session.h"
 #include "core/experiment/experiment_runner.h"
 #include "core/model/demo_model.h"
@@ -151,10 +152,24 @@ void ExperimentWorker::run_job(const ExperimentJob& job) {
     running_.store(false);
     emit failed(m);
   };
+  // The device first, as `emoe experiment` does: a bad name fails before the model loads, and
+  // the stored configuration names the backend that runs ("cpu" when CUDA is missing).
+  experiment::ExperimentConfig config = job.config;
+  auto device = engine::select_compute_device(config.device);
+  if (!device.ok()) {
+    return fail(qs(device.status().with_context("the configuration's device").message()));
+  }
+  if (!device->notice.empty()) {
+    emit log_message(1, tr("Experiment: %1").arg(qs(device->notice)));
+  } else if (device->gpu) {
+    emit log_message(0, tr("Experiment: computing on %1").arg(qs(device->name)));
+  }
+  config.device = experiment::backend_device_name(*device);
+
   ExperimentProgressInfo p;
   p.phase = "model";
-  p.capacity = job.config.capacity.enabled;
-  p.points = static_cast<int32_t>(experiment::expand_matrix(job.config).size());
+  p.capacity = config.capacity.enabled;
+  p.points = static_cast<int32_t>(experiment::expand_matrix(config).size());
 
   // The model: the demo is generated on this thread when missing (a few seconds).
   std::string model_path = job.model_path.toStdString();
@@ -177,7 +192,7 @@ void ExperimentWorker::run_job(const ExperimentJob& job) {
   }
 
   experiment::ExperimentResult header;
-  header.config = job.config;
+  header.config = config;
   header.model = experiment::describe_experiment_model(model);
   header.machine = experiment::describe_machine();
 
@@ -207,7 +222,7 @@ void ExperimentWorker::run_job(const ExperimentJob& job) {
     q.requests_done = e.requests_done;
     q.requests = e.requests;
     q.label = qs(e.label);
-    q.capacity = job.config.capacity.enabled;
+    q.capacity = config.capacity.enabled;
     run.flush();  // events of this point before its progress
     run.progress(q, false);
   };
@@ -223,7 +238,11 @@ void ExperimentWorker::run_job(const ExperimentJob& job) {
     emit point_finished(stored);
     return Status::ok();
   };
-  auto result = experiment::run_experiment(**session, job.config, profile, cb);
+  // The runner's own notices (a full-model reference that does not fit on the GPU).
+  cb.notice = [this](const std::string& n) {
+    emit log_message(1, tr("Experiment: %1").arg(qs(n)));
+  };
+  auto result = experiment::run_experiment(**session, config, profile, cb, &*device);
   run.flush();
   if (!result.ok()) {
     if (recording) (void)recording->finish(header, "failed");

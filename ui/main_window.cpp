@@ -26,6 +26,7 @@
 #include "ui/background_jobs.h"
 #include "ui/controls_panel.h"
 #include "ui/default_layout.h"
+#include "ui/engine_settings_store.h"
 #include "ui/experiment_dock.h"
 #include "ui/expert_heatmap_view.h"
 #include "ui/latency_plot_view.h"
@@ -48,6 +49,8 @@ namespace emoe::ui {
 namespace {
 
 QString qs(const std::string& s) { return QString::fromStdString(s); }
+
+constexpr const char* kStatusBackend = "statusBackend";
 
 bool is_model_file(const QUrl& url) {
   return url.isLocalFile() && url.toLocalFile().endsWith(".gguf", Qt::CaseInsensitive);
@@ -85,7 +88,10 @@ MainWindow::MainWindow(MainWindowOptions options, QWidget* parent)
   status_model_ = new QLabel(tr("No model"), this);
   status_session_ = new QLabel(tr("Not recording"), this);
   status_speed_ = new QLabel(this);
+  auto* backend = new QLabel(this);  // found by name: "engine: cpu", "engine: cuda:0"
+  backend->setObjectName(kStatusBackend);
   sb->addWidget(status_model_, 1);
+  sb->addPermanentWidget(backend);
   sb->addPermanentWidget(status_session_);
   sb->addPermanentWidget(status_speed_);
 
@@ -251,6 +257,7 @@ void MainWindow::connect_controller() {
       controller_->apply_settings(controls_->settings());
     }
     controls_->show_report(r);
+    update_status();
     log_->append(
         LogDock::Info,
         tr("Settings applied: routing %1, budget %2.")
@@ -318,14 +325,7 @@ void MainWindow::connect_controller() {
     model_dock_->set_budget_percent(controls_->budget_slider()->value());
     if (options_.save_settings) {
       QSettings q;
-      q.setValue("engine/budget_percent", controls_->budget_slider()->value());
-      q.setValue("engine/mode", static_cast<int>(s.mode));
-      q.setValue("engine/policy", static_cast<int>(s.policy));
-      q.setValue("engine/threads", s.n_threads);
-      q.setValue("engine/predictor", QString::fromStdString(s.predictor));
-      q.setValue("engine/interval", s.interval);
-      q.setValue("engine/task_aware", s.task_aware);
-      q.setValue("engine/sensitivity_threshold", s.sensitivity_threshold);
+      save_engine_settings(q, s, controls_->budget_slider()->value());
     }
     if (model_) controller_->apply_settings(s);
   });
@@ -338,19 +338,7 @@ void MainWindow::restore_settings() {
   QSettings s;
   set_theme(theme_from_name(s.value("theme", "light").toString()));
   recent_->load();
-  EngineSettings e = controls_->settings();
-  e.budget_percent = s.value("engine/budget_percent", 100).toDouble();
-  e.mode =
-      static_cast<engine::RoutingMode>(s.value("engine/mode", static_cast<int>(e.mode)).toInt());
-  e.policy = static_cast<experts::EvictionPolicy>(
-      s.value("engine/policy", static_cast<int>(e.policy)).toInt());
-  e.n_threads = s.value("engine/threads", e.n_threads).toInt();
-  e.predictor = s.value("engine/predictor", "none").toString().toStdString();
-  e.interval = s.value("engine/interval", e.interval).toInt();
-  e.task_aware = s.value("engine/task_aware", e.task_aware).toBool();
-  e.sensitivity_threshold =
-      s.value("engine/sensitivity_threshold", e.sensitivity_threshold).toDouble();
-  controls_->set_settings(e);
+  controls_->set_settings(load_engine_settings(s, controls_->settings()));
   if (s.contains("window/geometry")) restoreGeometry(s.value("window/geometry").toByteArray());
   if (s.contains("window/state")) {
     state_restored_ = restoreState(s.value("window/state").toByteArray());
@@ -515,6 +503,14 @@ void MainWindow::update_status() {
   status_session_->setText(reviewing_        ? tr("Reviewing a recorded session")
                            : session_id_ > 0 ? tr("Session %1").arg(session_id_)
                                              : tr("Not recording"));
+  // The backend that runs (the CPU after a CUDA fallback); the tooltip says which GPU or why.
+  if (auto* b = statusBar()->findChild<QLabel*>(kStatusBackend, Qt::FindDirectChildrenOnly)) {
+    const bool running = model_ && report_;
+    b->setText(running ? tr("engine: %1").arg(qs(report_->backend)) : QString());
+    b->setToolTip(!running                          ? QString()
+                  : !report_->device_notice.empty() ? qs(report_->device_notice)
+                                                    : qs(report_->device_name));
+  }
   const double tok_s = live_->decode_tok_s();
   status_speed_->setText(tok_s > 0 ? tr("%1 tok/s").arg(tok_s, 0, 'f', 1) : QString());
 }

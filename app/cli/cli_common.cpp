@@ -6,6 +6,8 @@
 #include <sstream>
 #include <thread>
 
+#include "core/engine/compute_device.h"
+
 namespace emoe::cli {
 
 std::atomic<bool>& interrupt_flag() {
@@ -23,7 +25,24 @@ void declare_engine_options(CommandSpec& spec) {
   const unsigned hw = std::max(1u, std::thread::hardware_concurrency());
   spec.option("threads", 't', "N", "CPU threads", std::to_string(hw))
       .option("ctx", 'c', "N", "context size in tokens (0: the model's, at most 4096)", "0")
-      .option("kv-type", 0, "TYPE", "KV cache type: f32 or f16", "f32");
+      .option("kv-type", 0, "TYPE", "KV cache type: f32 or f16", "f32")
+      .option("device", 0, "DEV", "compute device: cpu, cuda or cuda:N (no GPU: the CPU)", "cpu");
+}
+
+Result<std::shared_ptr<kernels::gpu::Device>> selected_device(const ParsedArgs& args) {
+  if (!args.has("device")) return std::shared_ptr<kernels::gpu::Device>();
+  static std::string chosen_spec;
+  static std::shared_ptr<kernels::gpu::Device> chosen;
+  auto spec = args.get_string("device");
+  if (!spec.ok()) return spec.status();
+  if (!chosen_spec.empty() && chosen_spec == *spec) return chosen;
+  auto dev = engine::select_compute_device(*spec);
+  if (!dev.ok()) return args.error("--device: " + dev.status().message());
+  if (!dev->notice.empty()) std::fprintf(stderr, "emoe: %s\n", dev->notice.c_str());
+  if (dev->gpu) std::fprintf(stderr, "emoe: computing on %s\n", dev->name.c_str());
+  chosen_spec = *spec;
+  chosen = dev->gpu;
+  return chosen;
 }
 
 Result<engine::EngineOptions> engine_options(const ParsedArgs& args) {
@@ -37,6 +56,9 @@ Result<engine::EngineOptions> engine_options(const ParsedArgs& args) {
   o.n_threads = static_cast<int>(*threads);
   o.n_ctx = *ctx;
   o.kv_type = *kv == "f16" ? kernels::TensorType::F16 : kernels::TensorType::F32;
+  auto device = selected_device(args);
+  if (!device.ok()) return device.status();
+  o.device = *device;
   return o;
 }
 

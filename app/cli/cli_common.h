@@ -17,9 +17,12 @@ namespace emoe::cli {
 std::atomic<bool>& interrupt_flag();
 void install_interrupt_handler();
 
-// --threads, --ctx, --kv-type
+// --threads, --ctx, --kv-type, --device
 void declare_engine_options(CommandSpec& spec);
 Result<engine::EngineOptions> engine_options(const ParsedArgs& args);
+// The GPU that --device selected (null: the CPU), opened once per process so the engine and
+// the expert tier share it; a missing GPU is reported once on stderr and gives the CPU.
+Result<std::shared_ptr<kernels::gpu::Device>> selected_device(const ParsedArgs& args);
 // --temp, --top-k, --top-p, --repeat-penalty, --repeat-last-n, --seed
 void declare_sampling_options(CommandSpec& spec);
 Result<engine::SamplerParams> sampling_options(const ParsedArgs& args);

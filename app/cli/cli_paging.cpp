@@ -1,5 +1,6 @@
 #include "app/cli/cli_paging.h"
 
+#include "app/cli/cli_common.h"
 #include "core/experts/cache_model.h"
 
 namespace emoe::cli {
@@ -37,6 +38,9 @@ Result<PagingSetup> paging_setup(const ParsedArgs& args, const model::Model& mod
   if (!budget.ok()) return args.error("--budget: " + budget.status().message());
   experts::ExpertCacheOptions o;
   o.budget_bytes = *budget;
+  auto device = selected_device(args);  // the tier lives where the engine computes
+  if (!device.ok()) return device.status();
+  o.device = *device;
   o.policy = *policy == "lfu" ? experts::EvictionPolicy::Lfu : experts::EvictionPolicy::Lru;
   auto cache = experts::ExpertCache::create(*p.store, o);
   if (!cache.ok()) return cache.status();

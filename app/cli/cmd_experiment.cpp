@@ -13,6 +13,7 @@
 #include "app/cli/cli_common.h"
 #include "app/cli/cli_db.h"
 #include "app/cli/commands.h"
+#include "core/engine/compute_device.h"
 #include "core/engine/inference_session.h"
 #include "core/experiment/builtin_experiments.h"
 #include "core/experiment/experiment_runner.h"
@@ -90,6 +91,9 @@ void declare_experiment(CommandSpec& spec) {
       .option("model", 'm', "MODEL", "run on this GGUF model instead of the configuration's")
       .option("out", 'o', "DIR", "the report directory (default: <name>-report)")
       .option("threads", 't', "N", "engine threads (default: the configuration's)")
+      .option("device", 0, "DEV",
+              "compute device: cpu, cuda or cuda:N (default: the configuration's; without a GPU "
+              "the CPU)")
       .option("db", 0, "FILE",
               "store the experiment here and read the machine profile from it; default: "
               "$XDG_DATA_HOME/emoe-studio/history.db")
@@ -113,6 +117,19 @@ Status run_experiment_command(const ParsedArgs& args) {
     if (!t.ok()) return t.status();
     config->n_threads = static_cast<int>(*t);
   }
+  if (args.has("device")) config->device = *args.get_string("device");
+  // Resolved before the configuration is stored, so the stored one names the backend that runs.
+  auto device = engine::select_compute_device(config->device);
+  if (!device.ok()) {
+    return args.has("device") ? args.error("--device: " + device.status().message())
+                              : device.status().with_context("the configuration's device");
+  }
+  if (!device->notice.empty()) {
+    std::fprintf(stderr, "experiment: %s\n", device->notice.c_str());
+  } else {
+    std::fprintf(stderr, "experiment: computing on %s\n", device->name.c_str());
+  }
+  config->device = experiment::backend_device_name(*device);
   std::string model_path = config->model;
   if (args.has("model")) {
     model_path = *args.get_string("model");
@@ -153,6 +170,7 @@ Status run_experiment_command(const ParsedArgs& args) {
   const bool json = args.flag("json");
   experiment::ExperimentCallbacks cb;
   cb.cancel = &interrupt_flag();
+  cb.notice = [](const std::string& n) { std::fprintf(stderr, "experiment: %s\n", n.c_str()); };
   ProgressPrinter printer;
   cb.progress = [&printer](const experiment::ExperimentProgress& p) { printer(p); };
   cb.point_done = [&](const experiment::PointResult& p) -> Status {
@@ -160,7 +178,7 @@ Status run_experiment_command(const ParsedArgs& args) {
     auto run = recording->store_point(p);
     return run.ok() ? Status::ok() : run.status();
   };
-  auto result = experiment::run_experiment(**session, *config, profile, cb);
+  auto result = experiment::run_experiment(**session, *config, profile, cb, &*device);
   printer.finish();
   if (!result.ok()) {
     if (recording) (void)recording->finish(header, "failed");

@@ -23,6 +23,7 @@
 #include "db/machine_profiles.h"
 #include "db/recording_session.h"
 #include "db/schema.h"
+#include "kernels/gpu/gpu_device.h"
 
 namespace emoe::cli {
 
@@ -70,14 +71,18 @@ struct LoadTiming {
 };
 
 // Synchronous loads into a device tier of the minimum size: cycling over every (layer, expert)
-// in LRU order makes each acquire a miss, so each one copies one expert.
-Result<LoadTiming> measure_loads(const model::Model& model, int64_t n_loads) {
+// in LRU order makes each acquire a miss, so each one copies one expert. A GPU tier only queues
+// its copies on acquire, so there the loop is timed up to the copy stream's end instead.
+Result<LoadTiming> measure_loads(const model::Model& model, int64_t n_loads,
+                                 const std::shared_ptr<kernels::gpu::Device>& device) {
   LoadTiming t;
   if (!model.config().is_moe()) return t;
   experts::ExpertStore store(model.config(), model.weights());
   experts::ExpertCacheOptions o;
   o.budget_bytes = experts::ExpertCache::minimum_budget(store);
   o.async_loader = false;
+  o.device = device;
+  const auto t0 = std::chrono::steady_clock::now();
   auto cache = experts::ExpertCache::create(store, o);
   if (!cache.ok()) return cache.status();
   const int64_t pairs = int64_t{store.n_layer()} * store.n_expert();
@@ -88,12 +93,20 @@ Result<LoadTiming> measure_loads(const model::Model& model, int64_t n_loads) {
     if (!h.ok()) return h.status();
     t.loads = static_cast<int64_t>((*cache)->stats().loads);
   }
+  if (device) {
+    const kernels::gpu::GpuStatus synced = device->sync_stream(kernels::gpu::StreamId::Copy);
+    if (!synced.ok()) return device_error("profile: " + synced.message());
+  }
   const experts::CacheStats st = (*cache)->stats();
-  if (st.loads == 0 || st.stall_micros <= 0) return t;
+  const double micros =
+      device
+          ? std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count()
+          : st.stall_micros;
+  if (st.loads == 0 || micros <= 0) return t;
   t.loads = static_cast<int64_t>(st.loads);
-  t.ms_per_load = st.stall_micros / 1e3 / static_cast<double>(st.loads);
+  t.ms_per_load = micros / 1e3 / static_cast<double>(st.loads);
   t.bytes_per_load = st.bytes_loaded / st.loads;
-  t.bytes_per_s = static_cast<double>(st.bytes_loaded) / (st.stall_micros / 1e6);
+  t.bytes_per_s = static_cast<double>(st.bytes_loaded) / (micros / 1e6);
   return t;
 }
 
@@ -165,7 +178,7 @@ Status run_profile(const ParsedArgs& args) {
       measure_compute(**engine, prompt, static_cast<int32_t>(*decode), static_cast<int>(*reps));
   if (!compute.ok()) return compute.status();
   if (!json) std::fprintf(stderr, "profile: expert loads...\n");
-  auto loads = measure_loads(**model, *n_loads);
+  auto loads = measure_loads(**model, *n_loads, eopts->device);
   if (!loads.ok()) return loads.status();
 
   // Mean output length per task: greedy, stopping at EOS, capped.

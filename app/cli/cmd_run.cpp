@@ -137,6 +137,7 @@ Status run_run(const ParsedArgs& args) {
   if (!eopts.ok()) return eopts.status();
   o.n_threads = eopts->n_threads;
   o.n_ctx = eopts->n_ctx;
+  o.device = eopts->device;
   auto dbp = db_path(args);
   if (!dbp.ok()) return dbp.status();
   auto workload = load_requests(args);

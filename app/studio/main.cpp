@@ -2,11 +2,14 @@
 // into the data directory on first start); `emoe-studio MODEL.gguf` opens that model.
 #include <QApplication>
 #include <QCommandLineParser>
+#include <QRegularExpression>
 #include <QTimer>
 #include <cstdio>
+#include <string>
 
 #include "app/studio/studio_modes.h"
 #include "ui/controls_panel.h"
+#include "ui/engine_controller.h"
 #include "ui/main_window.h"
 #include "ui/studio_paths.h"
 #include "ui/theme.h"
@@ -45,6 +48,8 @@ int main(int argc, char** argv) {
   const QCommandLineOption interval_opt("interval", "run the predictor every P prompts", "P");
   const QCommandLineOption budget_opt("budget", "expert budget, percent of all expert bytes",
                                       "PCT");
+  const QCommandLineOption device_opt(
+      "device", "compute device: cpu, cuda or cuda:N (without a GPU: the CPU)", "DEV");
   const QCommandLineOption theme_opt("theme", "light or dark", "THEME");
   const QCommandLineOption fresh_opt("fresh",
                                      "start from the default layout and settings; save nothing");
@@ -55,7 +60,8 @@ int main(int argc, char** argv) {
       "dock; with --screenshot, grab the window when it has finished",
       "CONFIG");
   p.addOptions({db_opt, shot_opt, prompt_opt, quit_opt, stall_opt, routing_opt, predictor_opt,
-                interval_opt, budget_opt, theme_opt, fresh_opt, size_opt, experiment_opt});
+                interval_opt, budget_opt, device_opt, theme_opt, fresh_opt, size_opt,
+                experiment_opt});
   p.process(app);
 
   emoe::ui::MainWindowOptions options;
@@ -69,7 +75,7 @@ int main(int argc, char** argv) {
 
   if (p.isSet(theme_opt)) window.set_theme(emoe::ui::theme_from_name(p.value(theme_opt)));
   if (p.isSet(routing_opt) || p.isSet(budget_opt) || p.isSet(predictor_opt) ||
-      p.isSet(interval_opt)) {
+      p.isSet(interval_opt) || p.isSet(device_opt)) {
     emoe::ui::EngineSettings s = window.controls()->settings();
     if (p.isSet(routing_opt)) {
       const auto mode = emoe::engine::routing_mode_from_name(p.value(routing_opt).toStdString());
@@ -82,8 +88,25 @@ int main(int argc, char** argv) {
     if (p.isSet(budget_opt)) s.budget_percent = p.value(budget_opt).toDouble();
     if (p.isSet(predictor_opt)) s.predictor = p.value(predictor_opt).toStdString();
     if (p.isSet(interval_opt)) s.interval = p.value(interval_opt).toInt();
+    if (p.isSet(device_opt)) {
+      // The engine thread opens the device; only the name's form is checked here.
+      static const QRegularExpression form(QStringLiteral("^(cpu|cuda|cuda:[0-9]{1,4})$"));
+      if (!form.match(p.value(device_opt)).hasMatch()) {
+        std::fprintf(stderr, "emoe-studio: --device expects cpu, cuda or cuda:N\n");
+        return 2;
+      }
+      s.device = p.value(device_opt).toStdString();
+    }
     window.controls()->set_settings(s);
   }
+  // Scripts that start the workbench see on stderr where the engine runs when that is not the
+  // device they asked for (the Log dock has it too).
+  QObject::connect(window.controller(), &emoe::ui::EngineController::settings_applied, &window,
+                   [told = std::string()](const emoe::ui::EngineReport& r) mutable {
+                     if (r.device_notice.empty() || r.device_notice == told) return;
+                     told = r.device_notice;
+                     std::fprintf(stderr, "emoe-studio: %s\n", told.c_str());
+                   });
   if (p.isSet(size_opt)) {
     const QStringList wh = p.value(size_opt).split('x');
     if (wh.size() == 2) window.resize(wh[0].toInt(), wh[1].toInt());

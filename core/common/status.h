@@ -18,6 +18,7 @@ enum class StatusCode {
   Unsupported,      // valid but not implemented (architecture, tensor type, ...)
   OutOfMemory,      // a budget or allocation limit was hit
   Cancelled,        // the user asked to stop
+  DeviceError,      // the GPU or its driver failed a call (the message names the call)
   Internal,         // an invariant broke; still reported, never aborts
 };
 
@@ -53,6 +54,7 @@ inline Status corrupt(std::string m) { return {StatusCode::Corrupt, std::move(m)
 inline Status unsupported(std::string m) { return {StatusCode::Unsupported, std::move(m)}; }
 inline Status out_of_memory(std::string m) { return {StatusCode::OutOfMemory, std::move(m)}; }
 inline Status cancelled(std::string m) { return {StatusCode::Cancelled, std::move(m)}; }
+inline Status device_error(std::string m) { return {StatusCode::DeviceError, std::move(m)}; }
 inline Status internal_error(std::string m) { return {StatusCode::Internal, std::move(m)}; }
 
 // A value or the Status that explains why there is none (std::expected is C++23).

@@ -16,6 +16,9 @@
 namespace emoe::model {
 class Model;
 }
+namespace emoe::kernels::gpu {
+class Device;
+}
 
 namespace emoe::engine {
 
@@ -27,6 +30,9 @@ struct EngineOptions {
   // Routing mode and expert device tier (not owned; must outlive the engine). Default: all
   // experts straight from the mapped file.
   ExpertAccess experts;
+  // The GPU to compute on (compute_device.h); null: the CPU. An expert tier used with a GPU
+  // engine must keep its slots on the same device (ExpertCacheOptions::device).
+  std::shared_ptr<kernels::gpu::Device> device;
 };
 
 class Engine {
@@ -36,6 +42,7 @@ class Engine {
 
   const model::Model& model() const;
   const EngineOptions& options() const;
+  const char* backend_name() const;  // "cpu", "cuda:0", ...
 
   Result<int32_t> new_sequence();  // OutOfMemory when max_sequences are in use
   void free_sequence(int32_t seq);

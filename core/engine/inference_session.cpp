@@ -89,10 +89,12 @@ Status InferenceSession::build(SessionReport& r) {
   eo.kv_type = s.kv_type;
   eo.max_sequences = s.max_sequences;
   eo.experts.mode = s.mode;
+  eo.device = s.device;
   if (r.expert_budget_bytes > 0) {
     experts::ExpertCacheOptions co;
     co.budget_bytes = r.expert_budget_bytes;
     co.policy = s.policy;
+    co.device = s.device;
     auto cache = experts::ExpertCache::create(*store_, co);
     if (!cache.ok()) return cache.status();
     cache_ = std::move(cache).value();

@@ -40,6 +40,8 @@ struct SessionSettings {
   int64_t n_ctx = 0;  // 0: the model's training context, at most 4096
   kernels::TensorType kv_type = kernels::TensorType::F32;
   int max_sequences = 1;  // concurrent sequences (continuous batching), each with its own KV
+  // The GPU the engine and the device tier use (compute_device.h); null: the CPU.
+  std::shared_ptr<kernels::gpu::Device> device;
 };
 
 // What the session actually runs with after configure().

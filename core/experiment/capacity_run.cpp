@@ -57,6 +57,8 @@ Result<CapacityRunResult> run_capacity_check(engine::InferenceSession& session,
   ss.n_threads = spec.n_threads;
   ss.max_sequences = spec.requests;
   ss.n_ctx = spec.prompt_tokens + spec.generate_tokens;
+  // The device the session computes on (an experiment's: run_experiment put it there).
+  ss.device = session.report().settings.device;
   auto rep = session.configure(ss);
   if (!rep.ok()) {
     out.error = "configuring the engine failed: " + rep.status().message();

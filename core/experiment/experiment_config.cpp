@@ -101,6 +101,17 @@ std::string check_budget_text(const std::string& text, bool bytes_only, double* 
   return {};
 }
 
+// A compute device name, checked for syntax only: whether GPU N exists is a question for the
+// machine that runs the experiment. Returns the problem, empty when the name is valid.
+std::string check_device_text(const std::string& text) {
+  if (text == "cpu" || text == "cuda") return {};
+  if (text.starts_with("cuda:") && text.size() > 5 && text.size() <= 9 &&
+      std::all_of(text.begin() + 5, text.end(), [](char ch) { return ch >= '0' && ch <= '9'; })) {
+    return {};
+  }
+  return "unknown device " + quote_text(text) + "; expected cpu, cuda or cuda:N (N a GPU index)";
+}
+
 // Reads the parsed document into the structs, naming source, line and field in every error.
 class ConfigReader {
  public:
@@ -300,6 +311,12 @@ Status ConfigReader::read(const JsonValue& root, ExperimentConfig& c) const {
        {"profile_requests", integer_into(0, 1000000, c.profile_requests)},
        {"accuracy", boolean_into(c.accuracy)},
        {"threads", integer_into(1, 256, c.n_threads)},
+       {"device",
+        [&](const JsonValue& v, const std::string& p) {
+          EMOE_RETURN_IF_ERROR(string(v, p, c.device));
+          const std::string problem = check_device_text(c.device);
+          return problem.empty() ? Status::ok() : error(v, p, problem);
+        }},
        {"capacity", [&](const JsonValue& v, const std::string&) { return read_capacity(v, c); }}});
 }
 
@@ -569,6 +586,7 @@ std::string experiment_config_to_json(const ExperimentConfig& config) {
                         {"profile_requests", int_text(config.profile_requests)},
                         {"accuracy", boolean(config.accuracy)},
                         {"threads", int_text(config.n_threads)},
+                        {"device", str(config.device)},
                         {"capacity", capacity}},
                        0) +
          "\n";

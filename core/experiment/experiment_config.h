@@ -88,6 +88,10 @@ struct ExperimentConfig {
   int32_t profile_requests = 20;  // warm-up prompts on the full model: history + training
   bool accuracy = true;           // per-request agreement with the full model
   int n_threads = 1;
+  // Where the engine computes: "cpu", "cuda" (GPU 0) or "cuda:N" (core/engine/compute_device.h).
+  // Checked for syntax only here; without CUDA a run falls back to the CPU. A finished run's
+  // result holds the backend that actually ran ("cpu" or "cuda:N").
+  std::string device = "cpu";
   CapacitySpec capacity;
 };
 

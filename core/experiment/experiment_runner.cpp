@@ -55,6 +55,15 @@
 // exact_match_rate 1 and matches_reference true for completed requests, by construction
 // (accuracy_measured = false), whether or not config.accuracy is set.
 //
+// Device. config.device is resolved once per run (engine::select_compute_device; a caller may
+// pass it resolved): "cuda" without CUDA runs on the CPU, with callbacks.notice told once. The
+// session is configured onto that device first and every later configuration keeps the
+// session's device (point_runner.cpp, capacity_run.cpp), so points, capacity runs and the
+// expert tier all compute there. result.config.device is the backend that ran ("cpu" after a
+// fallback). The full-model reference computes there too, holding every expert; where they do
+// not fit beside the session it computes on the CPU, and callbacks.notice says so (also when
+// the caller resolved the device), so a model bigger than the GPU still runs.
+//
 // Errors and control. Every point is validated before anything runs (scheduler, predictor,
 // interval, budget >= the minimum tier, rate), errors naming the point's label; errors while a
 // point runs are prefixed with its label too. point_done after each point (its error stops the
@@ -66,6 +75,7 @@
 #include <chrono>
 #include <cmath>
 #include <map>
+#include <optional>
 #include <string>
 
 #include "core/engine/inference_session.h"
@@ -79,6 +89,7 @@
 #include "core/model/model.h"
 #include "core/predict/periodic_invoker.h"
 #include "core/predict/predictor.h"
+#include "kernels/gpu/gpu_device.h"
 
 namespace emoe::experiment {
 namespace {
@@ -134,12 +145,32 @@ int64_t model_context(const model::ModelConfig& c) {
   return c.n_ctx_train > 0 ? std::min<int64_t>(c.n_ctx_train, 4096) : 4096;
 }
 
+// Puts the session on `device` with the smallest tier (cheap, and it fits wherever any point
+// fits); the points then keep the device as they reconfigure. A session already there stays.
+Status move_session_to(engine::InferenceSession& session, const engine::ComputeDevice& device,
+                       int n_threads, int64_t n_ctx) {
+  if (session.report().settings.device == device.gpu) return Status::ok();
+  engine::SessionSettings ss;
+  ss.mode = engine::RoutingMode::Exact;
+  ss.budget_bytes = experts::ExpertCache::minimum_budget(*session.store());
+  ss.n_threads = n_threads;
+  ss.n_ctx = n_ctx;
+  ss.device = device.gpu;
+  auto r = session.configure(ss);
+  return r.ok() ? Status::ok() : r.status().with_context("putting the session on " + device.name);
+}
+
 }  // namespace
+
+std::string backend_device_name(const engine::ComputeDevice& device) {
+  return device.gpu ? "cuda:" + std::to_string(device.gpu->info().index) : "cpu";
+}
 
 Result<ExperimentResult> run_experiment(engine::InferenceSession& session,
                                         const ExperimentConfig& config,
                                         const MachineProfile& profile,
-                                        const ExperimentCallbacks& callbacks) {
+                                        const ExperimentCallbacks& callbacks,
+                                        const engine::ComputeDevice* device) {
   const Clock::time_point wall0 = Clock::now();
   ExperimentResult result;
   result.config = config;
@@ -198,8 +229,22 @@ Result<ExperimentResult> run_experiment(engine::InferenceSession& session,
   }
   const int64_t n_ctx = std::min(model_context(mc), need_ctx);
 
-  auto reference = FullModelReference::create(model, config.n_threads, n_ctx);
+  std::optional<engine::ComputeDevice> own_device;
+  if (device == nullptr) {
+    auto d = engine::select_compute_device(config.device);
+    if (!d.ok()) return d.status().with_context("experiment");
+    own_device = std::move(d).value();
+    device = &*own_device;
+    if (!device->notice.empty() && callbacks.notice) callbacks.notice(device->notice);
+  }
+  result.config.device = backend_device_name(*device);
+  EMOE_RETURN_IF_ERROR(move_session_to(session, *device, config.n_threads, n_ctx));
+
+  std::string reference_notice;
+  auto reference =
+      FullModelReference::create(model, config.n_threads, n_ctx, device->gpu, &reference_notice);
   if (!reference.ok()) return reference.status();
+  if (!reference_notice.empty() && callbacks.notice) callbacks.notice(reference_notice);
   predict::HistoryShape shape;
   shape.n_layer = static_cast<int32_t>(mc.n_layer);
   shape.n_expert = static_cast<int32_t>(mc.n_expert);

@@ -14,6 +14,7 @@
 #include <string>
 
 #include "core/common/status.h"
+#include "core/engine/compute_device.h"
 #include "core/experiment/experiment_config.h"
 #include "core/experiment/experiment_result.h"
 #include "core/sched/scheduler.h"
@@ -40,6 +41,11 @@ struct ExperimentCallbacks {
   // Request lifecycle events of the running point, for a live timeline (loop thread).
   std::function<void(int32_t point, const sched::RequestEvent&)> request_event;
   const std::atomic<bool>* cancel = nullptr;  // checked between steps; result.cancelled
+  // Says what ran elsewhere than asked: once when run_experiment resolves config.device itself
+  // and CUDA is missing ("CUDA is not available (...); running on the CPU"), and when the
+  // full-model reference (every expert) does not fit on the GPU and runs on the CPU, also with
+  // a device the caller resolved.
+  std::function<void(const std::string&)> notice;
 };
 
 // The scheduler inputs measured on this machine (`emoe profile`), when there are any.
@@ -49,13 +55,20 @@ struct MachineProfile {
   std::array<double, sched::kTaskCount> mean_output_tokens = {0, 0, 0, 0, 0};  // <= 0: unknown
 };
 
+// The device name of the backend `device` computes on, as config.device spells it: "cpu" or
+// "cuda:N". An experiment's result holds this in config.device.
+std::string backend_device_name(const engine::ComputeDevice& device);
+
 // `session` holds the model (configure() is called for every point; its last configuration
-// stays). InvalidArgument for a configuration the model cannot run (a budget below the
-// minimum, an unknown predictor, a workload task without prompts); errors inside a point name
-// the point's label.
+// stays). `device` is config.device resolved by the caller (engine::select_compute_device), for
+// a caller that records the configuration before the run and wants it to name the backend
+// that runs; null: run_experiment resolves config.device itself, once. InvalidArgument for a
+// configuration the model cannot run (a budget below the minimum, an unknown predictor, a workload
+// task without prompts); errors inside a point name the point's label.
 Result<ExperimentResult> run_experiment(engine::InferenceSession& session,
                                         const ExperimentConfig& config,
                                         const MachineProfile& profile = {},
-                                        const ExperimentCallbacks& callbacks = {});
+                                        const ExperimentCallbacks& callbacks = {},
+                                        const engine::ComputeDevice* device = nullptr);
 
 }  // namespace emoe::experiment

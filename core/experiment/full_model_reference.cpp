@@ -5,6 +5,7 @@
 #include "core/metrics/accuracy.h"
 #include "core/model/model.h"
 #include "core/predict/routing_history_recorder.h"
+#include "kernels/gpu/gpu_device.h"
 
 namespace emoe::experiment {
 namespace {
@@ -14,15 +15,32 @@ constexpr size_t kStepTokens = 512;
 
 }  // namespace
 
-Result<std::unique_ptr<FullModelReference>> FullModelReference::create(const model::Model& model,
-                                                                       int n_threads,
-                                                                       int64_t n_ctx) {
+Result<std::unique_ptr<FullModelReference>> FullModelReference::create(
+    const model::Model& model, int n_threads, int64_t n_ctx,
+    std::shared_ptr<kernels::gpu::Device> device, std::string* notice) {
+  if (notice) notice->clear();
   engine::EngineOptions eo;
   eo.n_threads = n_threads;
   eo.n_ctx = n_ctx;
   eo.max_sequences = 1;
   eo.experts.mode = engine::RoutingMode::All;
+  eo.device = device;
   auto e = engine::Engine::create(model, eo);
+  if (!e.ok() && device && e.status().code() == StatusCode::OutOfMemory) {
+    // Only the reference moves: the configurations under test stay on the GPU.
+    const std::string gpu = "cuda:" + std::to_string(device->info().index);
+    eo.device = nullptr;
+    auto cpu = engine::Engine::create(model, eo);
+    if (!cpu.ok()) {
+      return cpu.status().with_context("the full-model reference engine (on the CPU: every " +
+                                       std::string("expert does not fit on ") + gpu + ")");
+    }
+    if (notice) {
+      *notice = "the full-model reference (every expert) does not fit on " + gpu + " (" +
+                e.status().message() + "); computing it on the CPU";
+    }
+    e = std::move(cpu);
+  }
   if (!e.ok()) return e.status().with_context("the full-model reference engine");
   return std::unique_ptr<FullModelReference>(new FullModelReference(std::move(e).value()));
 }

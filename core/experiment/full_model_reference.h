@@ -7,7 +7,8 @@
 //  - teacher-forced agreement: the full model's argmax at every generated position of a
 //    request's own output, compared with the token the configuration generated there.
 // Its engine is separate from the session's, so the session's observers (counters, memory,
-// routing recorders of a point) never see these passes. Not thread-safe.
+// routing recorders of a point) never see these passes. It computes on the experiment's device;
+// where every expert does not fit there, on the CPU (the notice says so). Not thread-safe.
 #pragma once
 
 #include <cstdint>
@@ -25,6 +26,9 @@
 namespace emoe::model {
 class Model;
 }
+namespace emoe::kernels::gpu {
+class Device;
+}
 
 namespace emoe::experiment {
 
@@ -40,9 +44,14 @@ struct TokenAgreement {
 
 class FullModelReference {
  public:
-  // n_ctx: tokens per sequence (prompt + output must fit).
-  static Result<std::unique_ptr<FullModelReference>> create(const model::Model& model,
-                                                            int n_threads, int64_t n_ctx);
+  // n_ctx: tokens per sequence (prompt + output must fit). `device`: the GPU to compute on
+  // (null: the CPU). The reference holds every expert on that GPU, so when they do not fit
+  // (OutOfMemory) it computes on the CPU instead and, when `notice` is given, *notice says so
+  // (else it is cleared); a model bigger than the GPU still gets its reference. Other errors
+  // are returned.
+  static Result<std::unique_ptr<FullModelReference>> create(
+      const model::Model& model, int n_threads, int64_t n_ctx,
+      std::shared_ptr<kernels::gpu::Device> device = nullptr, std::string* notice = nullptr);
 
   // The full model's greedy continuation of `prompt` (cached by prompt and max_new_tokens).
   // The pointer stays valid for the reference's lifetime.
@@ -54,6 +63,7 @@ class FullModelReference {
                                    std::span<const int32_t> generated);
 
   int64_t n_ctx() const { return engine_->options().n_ctx; }
+  const char* backend_name() const { return engine_->backend_name(); }  // "cpu", "cuda:0", ...
   engine::Engine& engine() { return *engine_; }
 
  private:

@@ -215,6 +215,8 @@ Result<PointRun> run_point(const ExperimentPoint& point, const PointInputs& in,
   ss.n_threads = config.n_threads;
   ss.n_ctx = in.n_ctx;
   ss.max_sequences = config.serving.max_sequences;
+  // The experiment's device: run_experiment put the session there before the first point.
+  ss.device = session.report().settings.device;
   auto report = session.configure(ss);
   if (!report.ok()) return report.status().with_context("configuring the session");
   experts::ExpertCache* cache = session.cache();

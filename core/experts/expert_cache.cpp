@@ -1,5 +1,6 @@
 // Locking: one mutex (Impl::mu) guards slots, the residency map, plans, the load queue and
-// stats. Copies run outside it on a slot in state Loading, which no one may evict or read.
+// stats. Copies (SlotArena::copy_in) run outside it on a slot in state Loading, which no one
+// may evict or read; the arena's poison and released are called under it.
 // Observers are called outside mu (under a shared obs_mu only), so a slow observer never blocks the
 // cache's bookkeeping; each event carries the resident bytes sampled under mu.
 #include "core/experts/expert_cache.h"
@@ -9,19 +10,22 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
-#include <cstring>
 #include <deque>
 #include <mutex>
-#include <new>
 #include <shared_mutex>
 #include <string>
 #include <thread>
 #include <utility>
 
+#include "core/experts/device_slot_arena.h"
+#include "core/experts/host_slot_arena.h"
+#include "core/experts/slot_arena.h"
+
 namespace emoe::experts {
 namespace {
 
-constexpr uint64_t kSlotAlign = 64;
+// Slot sizes are multiples of this, so every slot of an aligned arena starts aligned.
+constexpr uint64_t kSlotAlign = HostSlotArena::kSlotAlign;
 
 enum class SlotState : uint8_t { Free, Loading, Resident };
 
@@ -54,10 +58,6 @@ std::string mib(uint64_t bytes) {
   return buf;
 }
 
-struct ArenaDeleter {
-  void operator()(uint8_t* p) const { ::operator delete[](p, std::align_val_t(kSlotAlign)); }
-};
-
 }  // namespace
 
 const char* policy_name(EvictionPolicy p) {
@@ -77,7 +77,7 @@ struct ExpertCache::Impl {
   ExpertCacheOptions opt;
   uint64_t slot_bytes = 0;
   int32_t n_slots = 0;
-  std::unique_ptr<uint8_t[], ArenaDeleter> arena;
+  std::unique_ptr<SlotArena> arena;
 
   mutable std::mutex mu;
   std::condition_variable load_cv;  // a load finished (slot state or per-layer counters changed)
@@ -103,9 +103,6 @@ struct ExpertCache::Impl {
 
   Impl(const ExpertStore& s, ExpertCacheOptions o) : store(s), opt(o) {}
 
-  uint8_t* slot_data(int32_t s) const {
-    return arena.get() + static_cast<size_t>(s) * static_cast<size_t>(slot_bytes);
-  }
   uint64_t resident_bytes() const { return static_cast<uint64_t>(in_use) * slot_bytes; }
   bool valid(int32_t layer, int32_t expert) const {
     return layer >= 0 && layer < store.n_layer() && expert >= 0 && expert < store.n_expert() &&
@@ -152,7 +149,7 @@ struct ExpertCache::Impl {
     x = Slot{};
     --in_use;
     ++st.evictions;
-    if (opt.poison_freed_slots) std::memset(slot_data(s), 0xFF, slot_bytes);
+    if (opt.poison_freed_slots) arena->poison(s);
     free_slots.push_back(s);
     batch.add(ExpertEventKind::Evicted, layer, expert, slot_bytes, 0, resident_bytes());
   }
@@ -160,9 +157,11 @@ struct ExpertCache::Impl {
   // With lk held and (layer, expert) absent: reserves a slot (evicting when allow_evict),
   // copies outside the lock and returns with lk held and the slot Resident. Pre-copy events are
   // delivered during the copy; LoadFinished is appended to `after` for the caller. -1 when no
-  // slot can be freed.
+  // slot can be freed, or when the copy failed (*copy_error set; the slot is free again and
+  // the expert absent, so waiters on it retry or give up).
   int32_t load_locked(std::unique_lock<std::mutex>& lk, int32_t layer, int32_t expert,
-                      bool allow_evict, EventBatch& after, double* copy_micros) {
+                      bool allow_evict, EventBatch& after, double* copy_micros,
+                      Status* copy_error) {
     EventBatch before;
     if (free_slots.empty()) {
       if (!allow_evict) return -1;
@@ -187,10 +186,20 @@ struct ExpertCache::Impl {
     lk.unlock();
     emit(before);
     const auto t0 = std::chrono::steady_clock::now();
-    store.copy_to(layer, expert, slot_data(s));
+    Status copied = arena->copy_in(s, layer, expert);
     const double us = micros_since(t0);
     lk.lock();
 
+    if (!copied) {
+      map[static_cast<size_t>(layer)][static_cast<size_t>(expert)] = -1;
+      slots[static_cast<size_t>(s)] = Slot{};
+      --in_use;
+      free_slots.push_back(s);
+      ++st.failed_loads;
+      load_cv.notify_all();
+      if (copy_error) *copy_error = std::move(copied);
+      return -1;
+    }
     slots[static_cast<size_t>(s)].state = SlotState::Resident;
     ++st.loads;
     st.bytes_loaded += bytes;
@@ -211,7 +220,8 @@ struct ExpertCache::Impl {
       }
       if (s >= 0) return;
       EventBatch after;
-      load_locked(lk, layer, expert, true, after, nullptr);
+      // A failed copy is dropped (counted in failed_loads); an acquire retries it.
+      load_locked(lk, layer, expert, true, after, nullptr, nullptr);
       lk.unlock();
       emit(after);
       lk.lock();
@@ -294,15 +304,14 @@ Result<std::unique_ptr<ExpertCache>> ExpertCache::create(const ExpertStore& stor
   impl->n_slots = static_cast<int32_t>(n_slots);
   // A budget beyond every expert is clamped: the arena never holds more than all of them.
   impl->opt.budget_bytes = std::min(options.budget_bytes, total_experts * impl->slot_bytes);
-  const size_t arena_bytes = static_cast<size_t>(n_slots * impl->slot_bytes);
-  if (arena_bytes > 0) {
-    try {
-      impl->arena.reset(
-          static_cast<uint8_t*>(::operator new[](arena_bytes, std::align_val_t(kSlotAlign))));
-    } catch (const std::bad_alloc&) {
-      return out_of_memory("cannot allocate the expert arena of " + std::to_string(arena_bytes) +
-                           " bytes (" + mib(arena_bytes) + ")");
-    }
+  if (options.device) {
+    auto arena = DeviceSlotArena::create(store, options.device, impl->n_slots, impl->slot_bytes);
+    if (!arena.ok()) return arena.status();
+    impl->arena = std::move(arena).value();
+  } else {
+    auto arena = HostSlotArena::create(store, impl->n_slots, impl->slot_bytes);
+    if (!arena.ok()) return arena.status();
+    impl->arena = std::move(arena).value();
   }
   impl->slots.resize(static_cast<size_t>(n_slots));
   impl->free_slots.reserve(static_cast<size_t>(n_slots));
@@ -323,6 +332,7 @@ const ExpertStore& ExpertCache::store() const { return impl_->store; }
 uint64_t ExpertCache::budget_bytes() const { return impl_->opt.budget_bytes; }
 uint64_t ExpertCache::slot_bytes() const { return impl_->slot_bytes; }
 int32_t ExpertCache::n_slots() const { return impl_->n_slots; }
+kernels::gpu::Device* ExpertCache::device() const { return impl_->arena->device(); }
 
 bool ExpertCache::resident(int32_t layer, int32_t expert) const {
   std::lock_guard<std::mutex> g(impl_->mu);
@@ -372,7 +382,16 @@ Result<ExpertHandle> ExpertCache::acquire(int32_t layer, int32_t expert, bool lo
     }
     if (s < 0 && load_if_missing) {
       double us = 0;
-      s = m.load_locked(lk, layer, expert, true, batch, &us);
+      Status copy_error;
+      s = m.load_locked(lk, layer, expert, true, batch, &us, &copy_error);
+      if (!copy_error) {
+        ++m.st.misses;
+        m.st.stall_micros += stall + us;
+        batch.add(ExpertEventKind::Miss, layer, expert, 0, stall + us, m.resident_bytes());
+        lk.unlock();
+        m.emit(batch);
+        return copy_error;
+      }
       if (s < 0) {
         return out_of_memory("expert cache: no slot can be freed for layer " +
                              std::to_string(layer) + " expert " + std::to_string(expert) +
@@ -397,7 +416,7 @@ Result<ExpertHandle> ExpertCache::acquire(int32_t layer, int32_t expert, bool lo
     ExpertHandle h;
     h.cache_ = this;
     h.slot_ = s;
-    h.m_ = m.store.at(layer, m.slot_data(s));
+    h.m_ = m.store.at(layer, m.arena->slot_address(s));
     lk.unlock();
     m.emit(batch);
     return h;
@@ -413,6 +432,9 @@ void ExpertCache::release(int32_t slot) {
   std::lock_guard<std::mutex> g(impl_->mu);
   if (slot >= 0 && slot < impl_->n_slots) {
     Slot& x = impl_->slots[static_cast<size_t>(slot)];
+    // Before the slot can become a victim: a GPU arena records here that the kernels reading
+    // it were queued, and its next copy waits for them.
+    impl_->arena->released(slot);
     if (x.refs > 0) --x.refs;
   }
 }
@@ -446,6 +468,13 @@ void ExpertCache::wait_layer(int32_t layer) {
   const auto t0 = std::chrono::steady_clock::now();
   m.load_cv.wait(lk, [&] { return m.finished[l] == m.queued[l]; });
   m.st.stall_micros += micros_since(t0);
+}
+
+Status ExpertCache::make_layer_ready(int32_t layer) {
+  if (layer < 0 || layer >= impl_->store.n_layer()) {
+    return invalid_argument("make_layer_ready: no layer " + std::to_string(layer));
+  }
+  return impl_->arena->make_layer_ready(layer);
 }
 
 Status ExpertCache::set_plan(int32_t layer, std::span<const int32_t> experts) {
@@ -490,10 +519,12 @@ void ExpertCache::fill() {
       if (m.free_slots.empty()) return;
       if (m.map[static_cast<size_t>(l)][static_cast<size_t>(e)] >= 0) continue;
       EventBatch after;
-      m.load_locked(lk, l, e, false, after, nullptr);
+      Status copy_error;
+      m.load_locked(lk, l, e, false, after, nullptr, &copy_error);
       lk.unlock();
       m.emit(after);
       lk.lock();
+      if (!copy_error) return;  // the device is failing: stop (counted in failed_loads)
     }
   }
 }

@@ -1,8 +1,10 @@
-// The device tier on the CPU backend: a bounded RAM arena of equal-sized slots (one expert
-// each, sized for the largest expert, so there is no fragmentation) into which expert weights
-// are really copied. Loads run synchronously (on demand) or on a copy thread (prefetch), with a
-// per-layer ready point so a layer waits only for its own loads, queued in request order.
-// A slot being read by a computation (an ExpertHandle is alive) is never evicted or reused.
+// The device tier: a bounded arena of equal-sized slots (one expert each, sized for the largest
+// expert, so there is no fragmentation) into which expert weights are really copied; in RAM
+// for the CPU backend, in GPU memory for the GPU backend (slot_arena.h). Loads run
+// synchronously (on demand) or on a copy thread (prefetch), with a per-layer ready point so a
+// layer waits only for its own loads, queued in request order. A slot being read by a
+// computation (an ExpertHandle is alive; on a GPU, until the kernels queued before its release
+// have run) is never evicted or reused.
 #pragma once
 
 #include <cstdint>
@@ -13,6 +15,10 @@
 #include "core/common/status.h"
 #include "core/experts/expert_events.h"
 #include "core/experts/expert_store.h"
+
+namespace emoe::kernels::gpu {
+class Device;
+}
 
 namespace emoe::experts {
 
@@ -26,8 +32,12 @@ const char* policy_name(EvictionPolicy p);
 struct ExpertCacheOptions {
   uint64_t budget_bytes = 0;  // the device tier's expert budget; never exceeded
   EvictionPolicy policy = EvictionPolicy::Lru;
-  bool async_loader = true;   // a copy thread serves prefetch(); false: prefetch loads inline
+  bool async_loader = true;         // a copy thread serves prefetch(); false: prefetch loads inline
   bool poison_freed_slots = false;  // tests: fill evicted slots with NaN bytes
+  // Where the slots live: null, a RAM arena (the CPU backend's device tier); set, one device
+  // allocation on that GPU, filled from pinned staging buffers on its copy stream
+  // (device_slot_arena.h). ExpertHandle::matrices() then holds device pointers.
+  std::shared_ptr<kernels::gpu::Device> device;
 };
 
 struct CacheStats {
@@ -36,9 +46,12 @@ struct CacheStats {
   uint64_t loads = 0;
   uint64_t evictions = 0;
   uint64_t bytes_loaded = 0;
-  double stall_micros = 0;     // time acquire() and wait_layer() blocked on loads
+  double stall_micros = 0;      // time acquire() and wait_layer() blocked on loads
   uint64_t resident_bytes = 0;  // slots in use x slot size
   uint64_t peak_bytes = 0;
+  // Copies into a slot that failed (a GPU error): the slot went back to free and the expert
+  // stayed absent; acquire() returned the error, prefetch and fill() dropped the load.
+  uint64_t failed_loads = 0;
 };
 
 class ExpertCache;
@@ -80,13 +93,20 @@ class ExpertCache {
 
   // Pins a resident expert for reading, counting a hit. When it is missing: with
   // load_if_missing, loads it now (counting a miss and the stall; evicts per policy), else
-  // returns an empty handle and counts a miss. Errors only when no slot can be freed.
+  // returns an empty handle and counts a miss. Errors only when no slot can be freed or the
+  // copy into the slot fails (GPU slots; the message names the failing call).
   Result<ExpertHandle> acquire(int32_t layer, int32_t expert, bool load_if_missing);
 
   // Queues loads for missing experts of `layer` on the copy thread, in call order; returns at
   // once. wait_layer() blocks until every load queued for that layer has finished.
   void prefetch(int32_t layer, std::span<const int32_t> experts);
   void wait_layer(int32_t layer);
+  // GPU slots: makes the device's compute stream wait (without blocking the host) for every
+  // copy queued into this layer's slots so far, the one event per layer. Called after the
+  // layer's acquire()s and before its expert kernels. A no-op for RAM slots, whose copies have
+  // finished when acquire() or wait_layer() return.
+  Status make_layer_ready(int32_t layer);
+  kernels::gpu::Device* device() const;  // null: RAM slots
 
   // Pinned policy: makes exactly these experts of `layer` the planned residents (loaded via
   // prefetch); unplanned ones become evictable. Other policies ignore the pin but still load.

@@ -169,6 +169,7 @@ Result<RunnerReport> run_emoe(engine::InferenceSession& session,
   ss.policy = planned ? experts::EvictionPolicy::Pinned : options.policy;
   ss.n_threads = options.n_threads;
   ss.n_ctx = options.n_ctx;
+  ss.device = options.device;
   auto srep = session.configure(ss);
   if (!srep.ok()) return srep.status();
   experts::ExpertCache* cache = session.cache();
@@ -226,6 +227,7 @@ Result<RunnerReport> run_emoe(engine::InferenceSession& session,
     engine::EngineOptions eo;
     eo.n_threads = options.n_threads;
     eo.n_ctx = srep->n_ctx;
+    eo.device = options.device;
     auto e = engine::Engine::create(model, eo);
     if (!e.ok()) return e.status().with_context("reference engine");
     own_ref = std::move(e).value();

@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -86,6 +87,9 @@ struct RunnerOptions {
   double budget_percent = 60;
   int n_threads = 1;
   int64_t n_ctx = 0;  // 0: the model's context, at most 4096
+  // The GPU the session, its tier and the reference engine made here compute on
+  // (core/engine/compute_device.h); null: the CPU.
+  std::shared_ptr<kernels::gpu::Device> device;
   bool accuracy = false;
   bool stop_at_eos = false;  // false: every request generates exactly max_new_tokens
   // Cold start: the first profile_requests requests run only on the all-experts reference;

@@ -144,6 +144,7 @@ Result<SensitivityProfile> profile_sensitivity(engine::Engine& engine, const std
     co.budget_bytes = n_slots * slot;
     co.policy = experts::EvictionPolicy::Pinned;
     co.async_loader = false;
+    co.device = engine.options().device;  // the tier lives where the engine computes
     auto cache = experts::ExpertCache::create(store, co);
     if (!cache.ok()) return cache.status().with_context("sensitivity: prefix " + std::to_string(x));
     std::vector<int32_t> all(static_cast<size_t>(n_expert));

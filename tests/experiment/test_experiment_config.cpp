@@ -66,6 +66,7 @@ std::string difference(const ExperimentConfig& a, const ExperimentConfig& b) {
       {"profile_requests", a.profile_requests == b.profile_requests},
       {"accuracy", a.accuracy == b.accuracy},
       {"n_threads", a.n_threads == b.n_threads},
+      {"device", a.device == b.device},
       {"capacity.enabled", ca.enabled == cb.enabled},
       {"capacity.device_bytes", ca.device_bytes == cb.device_bytes},
       {"capacity.budgets", ca.budgets == cb.budgets},
@@ -99,6 +100,7 @@ class TestExperimentConfig : public QObject {
     QCOMPARE(c->source, std::string());
     // The defaults the documentation promises.
     QCOMPARE(c->name, std::string("experiment"));
+    QCOMPARE(c->device, std::string("cpu"));
     QCOMPARE(c->workload.requests, int64_t{40});
     QCOMPARE(c->budgets, std::vector<std::string>{"60%"});
     QCOMPARE(c->intervals, std::vector<int32_t>{40});
@@ -121,7 +123,7 @@ class TestExperimentConfig : public QObject {
         " \"serving\": {\"max_sequences\": 8, \"max_batch_tokens\": 512, \"prefill_chunk\": 64,",
         "   \"max_tokens\": 4096, \"clock\": \"wall\", \"step_ms\": 2.5, \"token_ms\": 0.2,",
         "   \"starvation_ms\": 100},",
-        " \"profile_requests\": 0, \"accuracy\": false, \"threads\": 4,",
+        " \"profile_requests\": 0, \"accuracy\": false, \"threads\": 4, \"device\": \"cuda:1\",",
         " \"capacity\": {\"enabled\": true, \"device_bytes\": \"2G\", \"budgets\": [\"50%\"],",
         "   \"prompt_tokens\": 128, \"batch\": 2, \"generate_tokens\": 8, \"max_batch_limit\": "
         "64}}",
@@ -157,6 +159,7 @@ class TestExperimentConfig : public QObject {
     QCOMPARE(c->profile_requests, 0);
     QCOMPARE(c->accuracy, false);
     QCOMPARE(c->n_threads, 4);
+    QCOMPARE(c->device, std::string("cuda:1"));  // syntax only: no GPU is needed to parse it
     QCOMPARE(c->capacity.enabled, true);
     QCOMPARE(c->capacity.device_bytes, uint64_t{2} << 30);
     QCOMPARE(c->capacity.budgets, std::vector<std::string>{"50%"});
@@ -197,6 +200,7 @@ class TestExperimentConfig : public QObject {
     c.profile_requests = 3;
     c.accuracy = false;
     c.n_threads = 256;
+    c.device = "cuda";
     c.capacity.enabled = true;
     c.capacity.device_bytes = 123456789;
     c.capacity.budgets = {"100%"};
@@ -210,7 +214,7 @@ class TestExperimentConfig : public QObject {
     // Every key is written, so a reader sees the whole configuration.
     auto doc = parse_json(json);
     QVERIFY(doc.ok());
-    QCOMPARE(doc->members().size(), size_t{9});
+    QCOMPARE(doc->members().size(), size_t{10});
     QCOMPARE(doc->find("workload")->members().size(), size_t{7});
     QCOMPARE(doc->find("workload")->find("task_weights")->members().size(), size_t{5});
     QCOMPARE(doc->find("matrix")->members().size(), size_t{7});
@@ -390,6 +394,14 @@ class TestExperimentConfig : public QObject {
     // Top level numbers.
     row("threads 0", lines({"{", "\"threads\": 0}"}), 2, "threads", "between 1 and 256, got 0");
     row("threads 257", lines({"{\"threads\": 257}"}), 1, "threads", "between 1 and 256");
+    row("device gpu", lines({"{", "\"threads\": 2,", "\"device\": \"gpu\"}"}), 3, "device",
+        "unknown device \"gpu\"; expected cpu, cuda or cuda:N");
+    row("device cuda: without index", lines({"{\"device\": \"cuda:\"}"}), 1, "device",
+        "expected cpu, cuda or cuda:N");
+    row("device negative index", lines({"{\"device\": \"cuda:-1\"}"}), 1, "device",
+        "unknown device");
+    row("device CPU upper case", lines({"{\"device\": \"CPU\"}"}), 1, "device", "unknown device");
+    row("device number", lines({"{\"device\": 0}"}), 1, "device", "expected a string");
     row("negative profile requests", lines({"{", "\"profile_requests\": -1}"}), 2,
         "profile_requests", "between 0 and");
     // Capacity.
