@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cfloat>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 
 #include "kernels/cpu/cpu_features.h"
@@ -174,6 +175,9 @@ void quant_q8_0_ref(const float* x, BlockQ8_0* b, int64_t nb) {
 
 // Round half to even without depending on the floating-point environment (|v| <= 127.x).
 inline int round_half_even(float v) {
+  // NaN and values outside int's range give INT_MIN, as _mm256_cvtps_epi32 does (a block whose
+  // amax is so small that 127 / amax overflows scales every element to +-inf).
+  if (!(std::fabs(v) < 2147483520.0f)) return INT32_MIN;
   const float r = std::round(v);  // half away from zero
   if (std::fabs(v - std::trunc(v)) == 0.5f) {
     const float t = std::trunc(v);
@@ -181,6 +185,9 @@ inline int round_half_even(float v) {
   }
   return static_cast<int>(r);
 }
+
+// To int8 with saturation, as the SIMD quantizers' packs do.
+inline int8_t saturate_i8(int q) { return static_cast<int8_t>(std::clamp(q, -128, 127)); }
 
 }  // namespace
 
@@ -192,7 +199,7 @@ void quantize_activation_q8_0_scalar(const float* x, void* dst, int64_t n) {
     const float d = amax / 127.0f;
     const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
     b[i].d = fp32_to_fp16(d);
-    for (int j = 0; j < kQK; ++j) b[i].qs[j] = static_cast<int8_t>(round_half_even(x[j] * id));
+    for (int j = 0; j < kQK; ++j) b[i].qs[j] = saturate_i8(round_half_even(x[j] * id));
   }
 }
 
@@ -206,8 +213,8 @@ void quantize_activation_q8_1_scalar(const float* x, void* dst, int64_t n) {
     b[i].d = fp32_to_fp16(d);
     int sum = 0;
     for (int j = 0; j < kQK; ++j) {
-      const int q = round_half_even(x[j] * id);
-      b[i].qs[j] = static_cast<int8_t>(q);
+      const int8_t q = saturate_i8(round_half_even(x[j] * id));
+      b[i].qs[j] = q;
       sum += q;
     }
     b[i].s = fp32_to_fp16(d * static_cast<float>(sum));

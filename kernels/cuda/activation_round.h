@@ -27,16 +27,8 @@
 #include <cstdint>
 #include <cstring>
 
-#include "kernels/cuda/quant_chunk.h"
+#include "kernels/cuda/exact_float.h"
 #include "kernels/tensor_type.h"
-
-#ifndef EMOE_HD
-#ifdef __CUDACC__
-#define EMOE_HD __host__ __device__
-#else
-#define EMOE_HD
-#endif
-#endif
 
 namespace emoe::kernels::actround {
 
@@ -76,25 +68,16 @@ inline constexpr int kQ8KBlock = 256;
 
 // --- exact scalar helpers ----------------------------------------------------------------
 
-EMOE_HD inline uint32_t float_bits(float f) {
-#ifdef __CUDA_ARCH__
-  return __float_as_uint(f);
-#else
-  uint32_t u;
-  std::memcpy(&u, &f, 4);
-  return u;
-#endif
-}
+using exact::add_rn;
+using exact::bf16_to_float;
+using exact::bits_to_float;
+using exact::div_rn;
+using exact::float_bits;
+using exact::fma_rn;
+using exact::fp16_to_float;
+using exact::mul_rn;
 
-EMOE_HD inline float div_rn(float a, float b) {
-#ifdef __CUDA_ARCH__
-  return __fdiv_rn(a, b);
-#else
-  return a / b;
-#endif
-}
-
-EMOE_HD inline float abs_f(float x) { return qchunk::bits_to_float(float_bits(x) & 0x7fffffffu); }
+EMOE_HD inline float abs_f(float x) { return bits_to_float(float_bits(x) & 0x7fffffffu); }
 
 // kernels::fp32_to_fp16 in integer arithmetic: round to nearest even, overflow to infinity,
 // NaN to the quiet NaN 0x7e00 with the sign kept.
@@ -125,13 +108,13 @@ EMOE_HD inline uint32_t fp32_to_bf16_bits(float f) {
   return (u + (0x7fffu + ((u >> 16) & 1u))) >> 16;
 }
 
-EMOE_HD inline float round_f16(float x) { return qchunk::fp16_to_float(fp32_to_fp16_bits(x)); }
-EMOE_HD inline float round_bf16(float x) { return qchunk::bf16_to_float(fp32_to_bf16_bits(x)); }
+EMOE_HD inline float round_f16(float x) { return fp16_to_float(fp32_to_fp16_bits(x)); }
+EMOE_HD inline float round_bf16(float x) { return bf16_to_float(fp32_to_bf16_bits(x)); }
 
 // Round half to even of |v| < 2^31, independent of the floating-point environment.
 EMOE_HD inline int round_half_even(float v) {
-  int i = static_cast<int>(v);                                   // toward zero
-  const float frac = qchunk::add_rn(v, -static_cast<float>(i));  // exact
+  int i = static_cast<int>(v);                           // toward zero
+  const float frac = add_rn(v, -static_cast<float>(i));  // exact
   if (frac > 0.5f || (frac == 0.5f && (i & 1))) {
     ++i;
   } else if (frac < -0.5f || (frac == -0.5f && (i & 1))) {
@@ -149,7 +132,7 @@ struct Q8Scale {
 
 EMOE_HD inline Q8Scale q8_scale(float amax) {
   Q8Scale s;
-  s.d = qchunk::fp16_to_float(fp32_to_fp16_bits(div_rn(amax, 127.0f)));
+  s.d = fp16_to_float(fp32_to_fp16_bits(div_rn(amax, 127.0f)));
   s.id = amax != 0.0f ? div_rn(127.0f, amax) : 0.0f;
   return s;
 }
@@ -157,14 +140,14 @@ EMOE_HD inline Q8Scale q8_scale(float amax) {
 // _mm256_round_ps then _mm256_cvtps_epi32 (NaN and out-of-range give INT_MIN) then the
 // saturating packs to int8.
 EMOE_HD inline int q8_quant(float x, float id) {
-  const float v = qchunk::mul_rn(x, id);
+  const float v = mul_rn(x, id);
   if (!(abs_f(v) < 2147483648.0f)) return -128;
   const int q = round_half_even(v);
   return q < -128 ? -128 : (q > 127 ? 127 : q);
 }
 
 EMOE_HD inline float q8_value(float x, const Q8Scale& s) {
-  return qchunk::mul_rn(static_cast<float>(q8_quant(x, s.id)), s.d);
+  return mul_rn(static_cast<float>(q8_quant(x, s.id)), s.d);
 }
 
 // One block of 32; out may alias x.
@@ -194,7 +177,7 @@ EMOE_HD inline Q8KScale q8k_scale(float max) {
 }
 
 EMOE_HD inline int q8k_quant(float x, float iscale) {
-  const float biased = qchunk::fma_rn(iscale, x, 12582912.0f);
+  const float biased = fma_rn(iscale, x, 12582912.0f);
   // A NaN (an infinite iscale times 0) is x86's default NaN there, whose low mantissa bits
   // give 0; the device's canonical NaN would not.
   if (biased != biased) return 0;
@@ -203,7 +186,7 @@ EMOE_HD inline int q8k_quant(float x, float iscale) {
 }
 
 EMOE_HD inline float q8k_value(float x, const Q8KScale& s) {
-  return qchunk::mul_rn(static_cast<float>(q8k_quant(x, s.iscale)), s.d);
+  return mul_rn(static_cast<float>(q8k_quant(x, s.iscale)), s.d);
 }
 
 // A Q8_K block's first element of largest magnitude, found by a scan in index order (take)

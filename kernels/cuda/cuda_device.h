@@ -1,6 +1,7 @@
 // The CUDA implementation of gpu::Device (private to kernels/cuda). Its member functions are
 // defined by concept: cuda_device.cu (memory, transfers, events, open/probe), cuda_ops.cu
-// (element-wise, norms, RoPE, KV rows), cuda_attention.cu and cuda_matmul.cu.
+// (element-wise, norms, RoPE, KV rows), cuda_attention.cu, and the products: cuda_matmul.cu
+// (decode kernel), cuda_matmul_batch.cu (dequantize + cuBLAS) and cuda_activation_round.cu.
 #pragma once
 
 #include <cublas_v2.h>

@@ -1,10 +1,10 @@
-// CudaDevice's weight products: y = W x (matmul), per-head products (matmul_heads) and
-// dequantization to F32 (dequantize).
+// CudaDevice's weight products: y = W x (matmul) and per-head products (matmul_heads); their
+// batch path and dequantization to F32 (dequantize) are in cuda_matmul_batch.cu.
 //
 // Unless W is F32, x is first rounded to the values the CPU engine's dot products see, x
 // converted to vec_dot_type(W) and back (activation_round.h), into the device's activation
-// scratch, packed token by token and head by head (round_kernel). The float kernels below then
-// compute the CPU's block sums up to float summation order.
+// scratch, packed token by token and head by head (cuda_activation_round.cu). The float kernels
+// below then compute the CPU's block sums up to float summation order.
 //
 // Decode (n_tokens <= 8, quantized or half weights): mmv_kernel, which reads every weight byte
 // once and dequantizes it in registers (quant_chunk.h). A block of four warps owns kRows rows
@@ -18,26 +18,23 @@
 // conflict-free. Weight bytes bypass L1 (cp.async.cg); x is read through L1, where the other
 // blocks on the SM find it.
 //
-// Larger batches, and F32 weights at any batch: cuBLAS SGEMM in column-major terms,
-// y^T (rows x n) = W (rows x cols) x^T, where the row-major W is the column-major cols x rows
-// matrix with leading dimension row_stride / 4, transposed. Quantized weights are first
-// dequantized into the device scratch buffer, at most kScratchFloats floats at a time.
+// Larger batches, and F32 weights at any batch: cuBLAS SGEMM (cuda_matmul_batch.cu).
 #include <algorithm>
 #include <cstdint>
 #include <string>
 
 #include "kernels/cuda/activation_round.h"
 #include "kernels/cuda/cuda_device.h"
+#include "kernels/cuda/cuda_matmul_internal.h"
 #include "kernels/cuda/quant_chunk.h"
 
 namespace emoe::kernels::gpu {
 namespace {
 
-constexpr int kWarps = 4;
-constexpr int kThreads = kWarps * 32;
-constexpr int kTileChunks = 32;                          // one chunk per lane
-constexpr int kMaxDecodeTokens = 8;                      // mmv_kernel's largest batch; cuBLAS above
-constexpr uint64_t kScratchFloats = uint64_t{16} << 20;  // 64 MiB of dequantized rows
+using namespace matmul_internal;
+
+constexpr int kTileChunks = 32;      // one chunk per lane
+constexpr int kMaxDecodeTokens = 8;  // mmv_kernel's largest batch; cuBLAS above
 constexpr int kHeadTailPerRow = 14;  // at most 7 2-byte units before and 7 after the 16B body
 
 template <TensorType T>
@@ -258,170 +255,6 @@ __global__ void __launch_bounds__(kThreads) mmv_kernel(MmvArgs a) {
   }
 }
 
-// dst row r, chunk c = chunk c of W's row r, decoded exactly as dequantize_row does.
-template <TensorType T>
-__global__ void __launch_bounds__(256)
-    dequantize_kernel(const uint8_t* w, int64_t row_stride, int64_t rows, int64_t n_chunks,
-                      float* dst, int64_t dst_stride, bool vec4) {
-  const int64_t total = rows * n_chunks;
-  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
-       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    const int64_t r = i / n_chunks, c = i % n_chunks;
-    float v[qchunk::kChunk];
-    qchunk::decode_chunk<T>(w + r * row_stride, c, v);
-    float* out = dst + r * dst_stride + c * qchunk::kChunk;
-    if (vec4) {
-#pragma unroll
-      for (int j = 0; j < qchunk::kChunk; j += 4) {
-        reinterpret_cast<float4*>(out)[j / 4] = make_float4(v[j], v[j + 1], v[j + 2], v[j + 3]);
-      }
-    } else {
-#pragma unroll
-      for (int j = 0; j < qchunk::kChunk; ++j) out[j] = v[j];
-    }
-  }
-}
-
-// Rounds x (segment s = t * n_heads + h: cols floats at x + t * xts + h * xhs) to what a
-// weight row's dot product sees, packed: segment s at dst + s * cols. One warp per group of 32
-// elements (F16, BF16, Q8_0/Q8_1 blocks; an F16/BF16 row may end in a partial group) or 256
-// (Q8_K blocks), lane l holding elements l, l + 32, ... A block's amax (Q8) or first largest
-// element (Q8_K) is combined over xor shuffles; both are independent of the combining order.
-struct RoundArgs {
-  const float* x = nullptr;
-  int64_t xts = 0, xhs = 0;  // floats
-  int64_t n_heads = 0, cols = 0;
-  int64_t n_segs = 0;                        // n_tokens * n_heads
-  int64_t groups_per_seg = 0, n_groups = 0;  // set by launch_round
-  float* dst = nullptr;
-};
-
-template <actround::Rounding R>
-__global__ void __launch_bounds__(kThreads) round_kernel(RoundArgs a) {
-  namespace ar = actround;
-  constexpr int kGroup = R == ar::Rounding::Q8K ? ar::kQ8KBlock : 32;
-  constexpr int kPerLane = kGroup / 32;
-  const int lane = threadIdx.x % 32;
-  const int64_t warps = static_cast<int64_t>(gridDim.x) * kWarps;
-  for (int64_t g = static_cast<int64_t>(blockIdx.x) * kWarps + threadIdx.x / 32; g < a.n_groups;
-       g += warps) {
-    const int64_t seg = g / a.groups_per_seg, e0 = (g % a.groups_per_seg) * kGroup;
-    const float* src = a.x + (seg / a.n_heads) * a.xts + (seg % a.n_heads) * a.xhs + e0;
-    float* out = a.dst + seg * a.cols + e0;
-    if constexpr (R == ar::Rounding::F16 || R == ar::Rounding::BF16) {
-      if (e0 + lane < a.cols) {
-        out[lane] = R == ar::Rounding::F16 ? ar::round_f16(src[lane]) : ar::round_bf16(src[lane]);
-      }
-    } else if constexpr (R == ar::Rounding::Q8) {
-      const float v = src[lane];
-      float amax = ar::abs_f(v);
-#pragma unroll
-      for (int off = 16; off > 0; off /= 2) {
-        const float o = __shfl_xor_sync(0xffffffffu, amax, off);
-        amax = amax < o ? o : amax;
-      }
-      out[lane] = ar::q8_value(v, ar::q8_scale(amax));
-    } else {
-      float v[kPerLane];
-      ar::MaxAbs m;
-#pragma unroll
-      for (int k = 0; k < kPerLane; ++k) {
-        v[k] = src[lane + 32 * k];
-        m = ar::max_abs_take(m, v[k], lane + 32 * k);
-      }
-#pragma unroll
-      for (int off = 16; off > 0; off /= 2) {
-        ar::MaxAbs o;
-        o.amax = __shfl_xor_sync(0xffffffffu, m.amax, off);
-        o.x = __shfl_xor_sync(0xffffffffu, m.x, off);
-        o.idx = __shfl_xor_sync(0xffffffffu, m.idx, off);
-        m = ar::max_abs_combine(m, o);
-      }
-      const ar::Q8KScale s = m.amax != 0.0f ? ar::q8k_scale(m.x) : ar::Q8KScale{};
-#pragma unroll
-      for (int k = 0; k < kPerLane; ++k) {
-        out[lane + 32 * k] = m.amax != 0.0f ? ar::q8k_value(v[k], s) : 0.0f;
-      }
-    }
-  }
-}
-
-template <actround::Rounding R>
-GpuStatus launch_round(RoundArgs a, cudaStream_t stream) {
-  constexpr int64_t kGroup = R == actround::Rounding::Q8K ? actround::kQ8KBlock : 32;
-  a.groups_per_seg = (a.cols + kGroup - 1) / kGroup;
-  a.n_groups = a.n_segs * a.groups_per_seg;
-  const int64_t blocks = std::min<int64_t>((a.n_groups + kWarps - 1) / kWarps, 65535 * 8);
-  round_kernel<R><<<static_cast<unsigned>(blocks), kThreads, 0, stream>>>(a);
-  return launch_status("round_kernel");
-}
-
-// Calls f.template operator()<T>() for the run-time type t (a supported one).
-template <typename F>
-GpuStatus with_type(TensorType t, F&& f) {
-  switch (t) {
-#define EMOE_MATMUL_TYPE(X) \
-  case TensorType::X:       \
-    return f.template operator()<TensorType::X>();
-    EMOE_MATMUL_TYPE(F32)
-    EMOE_MATMUL_TYPE(F16)
-    EMOE_MATMUL_TYPE(BF16)
-    EMOE_MATMUL_TYPE(Q4_0)
-    EMOE_MATMUL_TYPE(Q4_1)
-    EMOE_MATMUL_TYPE(Q5_0)
-    EMOE_MATMUL_TYPE(Q5_1)
-    EMOE_MATMUL_TYPE(Q8_0)
-    EMOE_MATMUL_TYPE(Q2_K)
-    EMOE_MATMUL_TYPE(Q3_K)
-    EMOE_MATMUL_TYPE(Q4_K)
-    EMOE_MATMUL_TYPE(Q5_K)
-    EMOE_MATMUL_TYPE(Q6_K)
-#undef EMOE_MATMUL_TYPE
-    default:
-      return GpuStatus::error("unsupported weight type " + std::string(type_name(t)));
-  }
-}
-
-std::string tname(TensorType t) { return std::string(type_name(t)); }
-
-GpuStatus fail(const char* call, const std::string& what) {
-  return GpuStatus::error(std::string(call) + ": " + what);
-}
-
-// The weight checks every entry point shares: a supported type, whole blocks per row, rows
-// that fit their stride, and F32 strides cuBLAS can take.
-GpuStatus check_weights(const char* call, const MatrixView& w) {
-  if (!qchunk::supported(w.type)) {
-    return fail(call, "unsupported weight type " + tname(w.type) +
-                          " (supported: f32, f16, bf16, q4_0, q4_1, q5_0, q5_1, q8_0, q2_K, "
-                          "q3_K, q4_K, q5_K, q6_K)");
-  }
-  if (w.rows < 0 || w.cols <= 0) {
-    return fail(call, "bad matrix shape " + std::to_string(w.rows) + "x" + std::to_string(w.cols) +
-                          " for " + tname(w.type));
-  }
-  const std::optional<uint64_t> rb = row_bytes(w.type, w.cols);
-  if (!rb) {
-    return fail(call, "cols " + std::to_string(w.cols) + " is not a multiple of " + tname(w.type) +
-                          "'s block size " + std::to_string(qchunk::geometry(w.type).block_elems));
-  }
-  if (w.row_stride < *rb) {
-    return fail(call, "row_stride " + std::to_string(w.row_stride) + " is shorter than a " +
-                          tname(w.type) + " row of " + std::to_string(*rb) + " bytes");
-  }
-  if (w.row_stride % 2 != 0 || reinterpret_cast<uintptr_t>(w.data) % 2 != 0) {
-    return fail(call, tname(w.type) + " rows must be 2-byte aligned");
-  }
-  if (w.type == TensorType::F32 &&
-      (w.row_stride % 4 != 0 || reinterpret_cast<uintptr_t>(w.data) % 4 != 0)) {
-    return fail(call, "f32 rows must be 4-byte aligned");
-  }
-  if (w.rows > 0 && !w.data) return fail(call, "null weights");
-  return {};
-}
-
-bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
-
 // One decode launch: n_tokens (1..8) tokens of n_heads heads.
 struct DecodeCall {
   const MatrixView* w;
@@ -505,37 +338,6 @@ GpuStatus decode_products(const DecodeCall& c, cudaStream_t stream) {
   return {};
 }
 
-template <TensorType T>
-GpuStatus launch_dequantize(const MatrixView& w, int64_t row0, int64_t n_rows, float* dst,
-                            int64_t dst_stride, cudaStream_t stream) {
-  const int64_t n_chunks = w.cols / qchunk::kChunk;
-  const int64_t total = n_rows * n_chunks;
-  const int64_t blocks = std::min<int64_t>((total + 255) / 256, 65535 * 8);
-  const bool vec4 = aligned16(dst) && dst_stride % 4 == 0;
-  dequantize_kernel<T><<<static_cast<unsigned>(blocks), 256, 0, stream>>>(
-      static_cast<const uint8_t*>(w.data) + row0 * static_cast<int64_t>(w.row_stride),
-      static_cast<int64_t>(w.row_stride), n_rows, n_chunks, dst, dst_stride, vec4);
-  return launch_status(("dequantize_kernel<" + tname(T) + ">").c_str());
-}
-
-// Rows [row0, row0 + n_rows) of W as floats, dst_stride floats apart.
-GpuStatus dequantize_rows(const MatrixView& w, int64_t row0, int64_t n_rows, float* dst,
-                          int64_t dst_stride, cudaStream_t stream) {
-  if (n_rows == 0) return {};
-  if (w.type == TensorType::F32) {
-    const auto* src =
-        static_cast<const uint8_t*>(w.data) + row0 * static_cast<int64_t>(w.row_stride);
-    return cuda_status(
-        cudaMemcpy2DAsync(dst, static_cast<size_t>(dst_stride) * sizeof(float), src, w.row_stride,
-                          static_cast<size_t>(w.cols) * sizeof(float), static_cast<size_t>(n_rows),
-                          cudaMemcpyDeviceToDevice, stream),
-        "dequantize: cudaMemcpy2DAsync");
-  }
-  return with_type(w.type, [&]<TensorType T>() {
-    return launch_dequantize<T>(w, row0, n_rows, dst, dst_stride, stream);
-  });
-}
-
 // matmul and matmul_heads; `call` names the entry point in messages.
 GpuStatus products(CudaDevice& d, const char* call, const MatrixView& w, int64_t rows_per_head,
                    int64_t n_heads, const float* x, int64_t n_tokens, int64_t xts, int64_t xhs,
@@ -560,30 +362,11 @@ GpuStatus products(CudaDevice& d, const char* call, const MatrixView& w, int64_t
     if (GpuStatus s = d.activation_scratch(static_cast<uint64_t>(n_tokens * seg), &xr); !s.ok()) {
       return s;
     }
-    RoundArgs ra;
-    ra.x = x;
-    ra.xts = xts;
-    ra.xhs = xhs;
-    ra.n_heads = n_heads;
-    ra.cols = w.cols;
-    ra.n_segs = n_tokens * n_heads;
-    ra.dst = xr;
-    GpuStatus s;
-    switch (rounding) {
-      case actround::Rounding::F16:
-        s = launch_round<actround::Rounding::F16>(ra, stream);
-        break;
-      case actround::Rounding::BF16:
-        s = launch_round<actround::Rounding::BF16>(ra, stream);
-        break;
-      case actround::Rounding::Q8:
-        s = launch_round<actround::Rounding::Q8>(ra, stream);
-        break;
-      default:
-        s = launch_round<actround::Rounding::Q8K>(ra, stream);
-        break;
+    if (GpuStatus s =
+            round_activations(rounding, x, n_tokens, xts, xhs, n_heads, w.cols, xr, stream);
+        !s.ok()) {
+      return s;
     }
-    if (!s.ok()) return s;
     x = xr;
     xts = seg;
     xhs = w.cols;
@@ -615,74 +398,42 @@ GpuStatus products(CudaDevice& d, const char* call, const MatrixView& w, int64_t
     return {};
   }
 
-  cublasHandle_t blas = d.blas();
-  const float one = 1.0f, zero = 0.0f;
-  const int m = static_cast<int>(rows_per_head), n = static_cast<int>(n_tokens);
-  const int k = static_cast<int>(w.cols);
-  if (w.type == TensorType::F32) {
-    const int64_t lda = static_cast<int64_t>(w.row_stride) / 4;
-    return cublas_status(
-        cublasSgemmStridedBatched(blas, CUBLAS_OP_T, CUBLAS_OP_N, m, n, k, &one,
-                                  static_cast<const float*>(w.data), static_cast<int>(lda),
-                                  lda * rows_per_head, x, static_cast<int>(ldb), xhs, &zero, y,
-                                  static_cast<int>(ldc), yhs, static_cast<int>(n_heads)),
-        "cublasSgemmStridedBatched");
-  }
-
-  // Quantized: whole heads at a time when one fits the scratch budget, else row slices of one
-  // head.
-  const uint64_t head_floats = static_cast<uint64_t>(rows_per_head) * w.cols;
-  if (head_floats <= kScratchFloats) {
-    const int64_t per_pass =
-        std::min<int64_t>(n_heads, static_cast<int64_t>(kScratchFloats / head_floats));
-    float* s = nullptr;
-    if (GpuStatus st = d.scratch(per_pass * head_floats, &s); !st.ok()) return st;
-    for (int64_t h0 = 0; h0 < n_heads; h0 += per_pass) {
-      const int64_t nh = std::min(per_pass, n_heads - h0);
-      if (GpuStatus st =
-              dequantize_rows(w, h0 * rows_per_head, nh * rows_per_head, s, w.cols, stream);
-          !st.ok()) {
-        return st;
-      }
-      if (GpuStatus st = cublas_status(
-              cublasSgemmStridedBatched(blas, CUBLAS_OP_T, CUBLAS_OP_N, m, n, k, &one, s, k,
-                                        static_cast<long long>(head_floats), x + h0 * xhs,
-                                        static_cast<int>(ldb), xhs, &zero, y + h0 * yhs,
-                                        static_cast<int>(ldc), yhs, static_cast<int>(nh)),
-              "cublasSgemmStridedBatched");
-          !st.ok()) {
-        return st;
-      }
-    }
-    return {};
-  }
-  const int64_t slice = std::max<int64_t>(1, static_cast<int64_t>(kScratchFloats) / w.cols);
-  float* s = nullptr;
-  if (GpuStatus st = d.scratch(static_cast<uint64_t>(std::min(slice, rows_per_head)) * w.cols, &s);
-      !st.ok()) {
-    return st;
-  }
-  for (int64_t h = 0; h < n_heads; ++h) {
-    for (int64_t r0 = 0; r0 < rows_per_head; r0 += slice) {
-      const int64_t nr = std::min(slice, rows_per_head - r0);
-      if (GpuStatus st = dequantize_rows(w, h * rows_per_head + r0, nr, s, w.cols, stream);
-          !st.ok()) {
-        return st;
-      }
-      if (GpuStatus st =
-              cublas_status(cublasSgemm(blas, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(nr), n, k,
-                                        &one, s, k, x + h * xhs, static_cast<int>(ldb), &zero,
-                                        y + h * yhs + r0, static_cast<int>(ldc)),
-                            "cublasSgemm");
-          !st.ok()) {
-        return st;
-      }
-    }
-  }
-  return {};
+  return blas_products(d, w, rows_per_head, n_heads, x, n_tokens, ldb, xhs, y, ldc, yhs, stream);
 }
 
 }  // namespace
+
+// The weight checks every entry point shares: a supported type, whole blocks per row, rows
+// that fit their stride, and F32 strides cuBLAS can take.
+GpuStatus matmul_internal::check_weights(const char* call, const MatrixView& w) {
+  if (!qchunk::supported(w.type)) {
+    return fail(call, "unsupported weight type " + tname(w.type) +
+                          " (supported: f32, f16, bf16, q4_0, q4_1, q5_0, q5_1, q8_0, q2_K, "
+                          "q3_K, q4_K, q5_K, q6_K)");
+  }
+  if (w.rows < 0 || w.cols <= 0) {
+    return fail(call, "bad matrix shape " + std::to_string(w.rows) + "x" + std::to_string(w.cols) +
+                          " for " + tname(w.type));
+  }
+  const std::optional<uint64_t> rb = row_bytes(w.type, w.cols);
+  if (!rb) {
+    return fail(call, "cols " + std::to_string(w.cols) + " is not a multiple of " + tname(w.type) +
+                          "'s block size " + std::to_string(qchunk::geometry(w.type).block_elems));
+  }
+  if (w.row_stride < *rb) {
+    return fail(call, "row_stride " + std::to_string(w.row_stride) + " is shorter than a " +
+                          tname(w.type) + " row of " + std::to_string(*rb) + " bytes");
+  }
+  if (w.row_stride % 2 != 0 || reinterpret_cast<uintptr_t>(w.data) % 2 != 0) {
+    return fail(call, tname(w.type) + " rows must be 2-byte aligned");
+  }
+  if (w.type == TensorType::F32 &&
+      (w.row_stride % 4 != 0 || reinterpret_cast<uintptr_t>(w.data) % 4 != 0)) {
+    return fail(call, "f32 rows must be 4-byte aligned");
+  }
+  if (w.rows > 0 && !w.data) return fail(call, "null weights");
+  return {};
+}
 
 GpuStatus CudaDevice::matmul(const MatrixView& w, const float* x, int64_t n_tokens,
                              int64_t x_stride, float* y, int64_t y_stride) {
@@ -695,14 +446,6 @@ GpuStatus CudaDevice::matmul_heads(const MatrixView& w, int64_t rows_per_head, i
                                    int64_t y_head_stride) {
   return products(*this, "matmul_heads", w, rows_per_head, n_heads, x, n_tokens, x_token_stride,
                   x_head_stride, y, y_token_stride, y_head_stride);
-}
-
-GpuStatus CudaDevice::dequantize(const MatrixView& w, float* dst) {
-  if (GpuStatus s = check_weights("dequantize", w); !s.ok()) return s;
-  if (w.rows == 0) return {};
-  if (!dst) return fail("dequantize", "null dst");
-  if (GpuStatus s = activate(); !s.ok()) return s;
-  return dequantize_rows(w, 0, w.rows, dst, w.cols, compute_);
 }
 
 }  // namespace emoe::kernels::gpu

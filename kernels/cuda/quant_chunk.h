@@ -15,24 +15,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include "kernels/cuda/exact_float.h"
 #include "kernels/tensor_type.h"
-
-#ifndef EMOE_HD
-#ifdef __CUDACC__
-#define EMOE_HD __host__ __device__
-#else
-#define EMOE_HD
-#endif
-#endif
-
-// Fully unrolled loops keep `out` in registers on the device.
-#ifndef EMOE_UNROLL
-#ifdef __CUDACC__
-#define EMOE_UNROLL _Pragma("unroll")
-#else
-#define EMOE_UNROLL
-#endif
-#endif
 
 namespace emoe::kernels::qchunk {
 
@@ -52,53 +36,12 @@ EMOE_HD inline uint32_t ld16(const uint8_t* p) {
 #endif
 }
 
-EMOE_HD inline float bits_to_float(uint32_t u) {
-#ifdef __CUDA_ARCH__
-  return __uint_as_float(u);
-#else
-  float f;
-  std::memcpy(&f, &u, 4);
-  return f;
-#endif
-}
-
-// Rounded products and sums that the compiler may not fuse.
-EMOE_HD inline float mul_rn(float a, float b) {
-#ifdef __CUDA_ARCH__
-  return __fmul_rn(a, b);
-#else
-  return a * b;
-#endif
-}
-EMOE_HD inline float add_rn(float a, float b) {
-#ifdef __CUDA_ARCH__
-  return __fadd_rn(a, b);
-#else
-  return a + b;
-#endif
-}
-EMOE_HD inline float fma_rn(float a, float b, float c) {
-#ifdef __CUDA_ARCH__
-  return __fmaf_rn(a, b, c);
-#else
-  return std::fma(a, b, c);
-#endif
-}
-
-// IEEE half -> float, exact; a NaN keeps its payload and comes back quiet, as the x86
-// conversion kernels::fp16_to_fp32 (ggml's) produces it.
-EMOE_HD inline float fp16_to_float(uint32_t h) {
-  const uint32_t sign = (h & 0x8000u) << 16;
-  const uint32_t exp = (h >> 10) & 0x1Fu;
-  const uint32_t man = h & 0x3FFu;
-  if (exp == 0x1Fu) return bits_to_float(sign | 0x7F800000u | (man << 13) | (man ? 0x400000u : 0));
-  if (exp != 0) return bits_to_float(sign | ((exp + 112u) << 23) | (man << 13));
-  // Zero or subnormal: man * 2^-24 is a normal (or zero) float32, so the product is exact.
-  const float mag = mul_rn(static_cast<float>(man), 5.9604644775390625e-8f);
-  return sign ? -mag : mag;
-}
-
-EMOE_HD inline float bf16_to_float(uint32_t h) { return bits_to_float(h << 16); }
+using exact::add_rn;
+using exact::bf16_to_float;
+using exact::bits_to_float;
+using exact::fma_rn;
+using exact::fp16_to_float;
+using exact::mul_rn;
 
 // --- geometry -----------------------------------------------------------------------------
 

@@ -11,40 +11,13 @@
 #include <cstdint>
 
 #include "kernels/cpu/ops.h"
-
-#ifndef EMOE_HD
-#ifdef __CUDACC__
-#define EMOE_HD __host__ __device__
-#else
-#define EMOE_HD
-#endif
-#endif
+#include "kernels/cuda/exact_float.h"
 
 namespace emoe::kernels::rope_math {
 
-EMOE_HD inline float mul_rn(float a, float b) {
-#ifdef __CUDA_ARCH__
-  return __fmul_rn(a, b);
-#else
-  return a * b;
-#endif
-}
-
-EMOE_HD inline float add_rn(float a, float b) {
-#ifdef __CUDA_ARCH__
-  return __fadd_rn(a, b);
-#else
-  return a + b;
-#endif
-}
-
-EMOE_HD inline float sub_rn(float a, float b) {
-#ifdef __CUDA_ARCH__
-  return __fsub_rn(a, b);
-#else
-  return a - b;
-#endif
-}
+using exact::add_rn;
+using exact::mul_rn;
+using exact::sub_rn;
 
 // std::max / std::min semantics (the first argument wins ties and NaNs), as ops.cpp uses them.
 EMOE_HD inline float max_std(float a, float b) { return a < b ? b : a; }

@@ -9,9 +9,9 @@
 #include <vector>
 
 #include "kernels/cpu/fp16.h"
-#include "tests/gpu/op_check_support.h"
+#include "tests/gpu/check_support.h"
 
-namespace emoe::gpucheck::ops {
+namespace emoe::gpucheck {
 namespace {
 
 using gpu::GpuStatus;
@@ -197,4 +197,4 @@ void check_attention(const CheckContext& ctx, CheckResult& r) {
   for (const AttnCase& c : cases) run_attention_case(ctx, r, c);
 }
 
-}  // namespace emoe::gpucheck::ops
+}  // namespace emoe::gpucheck

@@ -27,7 +27,7 @@ class CheckResult {
  public:
   // Records a failure when !ok; returns ok so callers can stop early.
   bool expect(bool ok, const std::string& what);
-  void skip(const std::string& why);  // the check does not apply here (says why)
+  void skip(const std::string& why);   // the check does not apply here (says why)
   void note(const std::string& line);  // measured values worth printing (max errors, ...)
 
   bool passed() const { return failures_.empty(); }

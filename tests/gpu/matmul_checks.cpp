@@ -5,9 +5,10 @@
 // with kernels::quantize_row, read back with kernels::dequantize_row, and multiplied in
 // float64 with the activations the CPU engine's dot products see: x converted by
 // kernels::quantize_activation_row to vec_dot_type(w) (Q8_0, Q8_1, Q8_K, F16, BF16; F32
-// unchanged) and read back with dequantize_row. matmul.activation_rounding checks that
-// rounding exactly: one-hot weight rows make every output one rounded activation times one
-// weight, a single float product, which must match bit for bit (zeros of either sign equal).
+// unchanged) and read back with dequantize_row. matmul.activation_rounding
+// (rounding_checks.cpp) checks that rounding exactly: one-hot weight rows make every output
+// one rounded activation times one weight, a single float product, which must match bit for
+// bit (zeros of either sign equal).
 // dequantize must equal dequantize_row bit for bit. A product may differ from the
 // float64 value only by float32 rounding, in whatever order the device sums (lanes, warps,
 // cuBLAS's undocumented blocking). For any order, the error of a sum of n products exceeds
@@ -23,7 +24,6 @@
 // with misaligned starts, and every element of y outside the result must keep its sentinel.
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
 #include <cstring>
 #include <memory>
 #include <random>
@@ -32,158 +32,19 @@
 
 #include "kernels/cpu/fp16.h"
 #include "kernels/cpu/quantize.h"
-#include "tests/gpu/gpu_check.h"
+#include "tests/gpu/matmul_check_support.h"
 
 namespace emoe::gpucheck {
 namespace {
 
-namespace gpu = kernels::gpu;
 using gpu::Device;
 using gpu::GpuStatus;
 using kernels::MatrixView;
 using kernels::TensorType;
 
-constexpr float kSentinel = -7777.25f;
-
-const TensorType kTypes[] = {TensorType::F32,  TensorType::F16,  TensorType::BF16, TensorType::Q4_0,
-                             TensorType::Q4_1, TensorType::Q5_0, TensorType::Q5_1, TensorType::Q8_0,
-                             TensorType::Q2_K, TensorType::Q3_K, TensorType::Q4_K, TensorType::Q5_K,
-                             TensorType::Q6_K};
-
-std::string tname(TensorType t) { return std::string(kernels::type_name(t)); }
-
-std::string fmt(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.3g", v);
-  return buf;
-}
-
-bool is_k_quant(TensorType t) {
-  return t == TensorType::Q2_K || t == TensorType::Q3_K || t == TensorType::Q4_K ||
-         t == TensorType::Q5_K || t == TensorType::Q6_K;
-}
-
 // Columns that leave a partial last tile of 32 chunks and give warps more than one tile each:
 // 165 chunks for 32-element blocks, 160 (20 super-blocks) for the K-quants.
 int64_t check_cols(TensorType t) { return is_k_quant(t) ? 256 * 20 : 32 * 165; }
-
-// The error bound of a float32 dot product of n terms, relative to sum |w||x| (see the top).
-double dot_bound(int64_t n) {
-  return std::max(1e-4, 12.0 * std::sqrt(static_cast<double>(n)) * std::ldexp(1.0, -24));
-}
-
-// A device allocation freed when it goes out of scope.
-class DevBuf {
- public:
-  explicit DevBuf(Device& d) : d_(d) {}
-  ~DevBuf() { d_.free_device(p_); }
-  DevBuf(const DevBuf&) = delete;
-  DevBuf& operator=(const DevBuf&) = delete;
-  GpuStatus alloc(uint64_t bytes) {
-    bytes_ = bytes;
-    return d_.malloc_device(bytes, &p_);
-  }
-  uint8_t* bytes_ptr() const { return static_cast<uint8_t*>(p_); }
-  float* floats() const { return static_cast<float*>(p_); }
-  uint64_t size() const { return bytes_; }
-
- private:
-  Device& d_;
-  void* p_ = nullptr;
-  uint64_t bytes_ = 0;
-};
-
-struct Run {
-  Device& d;
-  CheckResult& r;
-
-  bool ok(const GpuStatus& s, const std::string& what) {
-    return r.expect(s.ok(), what + ": " + s.message());
-  }
-  // A device copy of `host`; null (failure recorded) when allocation or upload fails.
-  template <typename T>
-  std::unique_ptr<DevBuf> put(const std::vector<T>& host, const std::string& what) {
-    auto b = std::make_unique<DevBuf>(d);
-    const uint64_t bytes = host.size() * sizeof(T);
-    if (!ok(b->alloc(bytes), "malloc_device for " + what)) return nullptr;
-    if (!ok(d.upload(b->bytes_ptr(), host.data(), bytes), "upload of " + what)) return nullptr;
-    return b;
-  }
-  template <typename T>
-  bool get(const DevBuf& b, std::vector<T>& host, const std::string& what) {
-    host.resize(b.size() / sizeof(T));
-    return ok(d.download(host.data(), b.bytes_ptr(), b.size()), "download of " + what);
-  }
-};
-
-// A weight matrix on the device and its host dequantization (the reference).
-struct Weights {
-  std::unique_ptr<DevBuf> buf;
-  MatrixView view;            // device view
-  std::vector<float> deq;     // rows x cols, from kernels::dequantize_row
-  std::vector<uint8_t> host;  // the uploaded bytes
-  size_t offset = 0;          // of row 0 in host / the allocation
-};
-
-// Rows of N(0, s_r) values with a per-row scale s_r, every 41st value an outlier, quantized
-// with kernels::quantize_row. `padded`: row_stride = row bytes + 6 (12 for f32, which cuBLAS
-// reads with 4-byte alignment), random bytes in the padding, and row 0 at byte 2 (4 for f32)
-// of the allocation.
-bool make_weights(Run& run, TensorType t, int64_t rows, int64_t cols, bool padded, uint32_t seed,
-                  Weights& w) {
-  const uint64_t rb = kernels::row_bytes(t, cols).value();
-  const size_t pad = padded ? (t == TensorType::F32 ? 12 : 6) : 0;
-  w.offset = padded ? (t == TensorType::F32 ? 4 : 2) : 0;
-  const size_t stride = rb + pad;
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> normal(0.0f, 1.0f);
-  w.host.assign(w.offset + static_cast<size_t>(rows) * stride + 8, 0);
-  for (auto& b : w.host) b = static_cast<uint8_t>(rng());
-  std::vector<float> src(static_cast<size_t>(cols));
-  w.deq.assign(static_cast<size_t>(rows * cols), 0.0f);
-  for (int64_t r = 0; r < rows; ++r) {
-    const float scale = 0.02f * std::exp2(static_cast<float>(r % 7) - 3.0f);
-    for (int64_t c = 0; c < cols; ++c) {
-      src[c] = normal(rng) * scale * ((c + r) % 41 == 0 ? 12.0f : 1.0f);
-    }
-    uint8_t* row = w.host.data() + w.offset + r * stride;
-    if (!run.r.expect(kernels::quantize_row(t, src.data(), row, cols),
-                      "quantize_row cannot write " + tname(t))) {
-      return false;
-    }
-    kernels::dequantize_row(t, row, w.deq.data() + r * cols, cols);
-  }
-  w.buf = run.put(w.host, tname(t) + " weights");
-  if (!w.buf) return false;
-  w.view = MatrixView{t, rows, cols, stride, w.buf->bytes_ptr() + w.offset};
-  return true;
-}
-
-// x[0..n) as a weight row of type w sees it in the CPU engine: converted to vec_dot_type(w)
-// by the engine's own quantizer and decoded again.
-std::vector<float> cpu_activations(TensorType w, const float* x, int64_t n) {
-  const TensorType vt = kernels::vec_dot_type(w);
-  std::vector<uint8_t> q(kernels::row_bytes(vt, n).value());
-  kernels::quantize_activation_row(w, x, q.data(), n);
-  std::vector<float> out(static_cast<size_t>(n));
-  kernels::dequantize_row(vt, q.data(), out.data(), n);
-  return out;
-}
-
-std::vector<float> gaussian(std::mt19937& rng, size_t n) {
-  std::normal_distribution<float> normal(0.0f, 1.0f);
-  std::vector<float> v(n);
-  for (float& x : v) x = normal(rng);
-  return v;
-}
-
-// One product's layout: token t, head h of x at x_off + t * xts + h * xhs (floats), of y at
-// y_off + t * yts + h * yhs.
-struct Layout {
-  int64_t n_tokens = 1, n_heads = 1, rows_per_head = 0;
-  int64_t x_off = 0, xts = 0, xhs = 0;
-  int64_t y_off = 0, yts = 0, yhs = 0;
-};
 
 // Runs the product described by `l` (matmul when heads == 1 and `heads_call` is false) and
 // compares every output with the float64 reference; the rest of y must keep its sentinel.
@@ -195,17 +56,8 @@ void check_product(Run& run, const Weights& w, const Layout& l, bool heads_call,
       l.y_off + (l.n_tokens - 1) * l.yts + (l.n_heads - 1) * l.yhs + l.rows_per_head + 3;
   std::mt19937 rng(seed);
   const std::vector<float> xh = gaussian(rng, static_cast<size_t>(x_len));
-  auto xd = run.put(xh, what + " x");
-  auto yd = run.put(std::vector<float>(static_cast<size_t>(y_len), kSentinel), what + " y");
-  if (!xd || !yd) return;
-  const float* x = xd->floats() + l.x_off;
-  float* y = yd->floats() + l.y_off;
-  const GpuStatus s = heads_call ? run.d.matmul_heads(w.view, l.rows_per_head, l.n_heads, x,
-                                                      l.n_tokens, l.xts, l.xhs, y, l.yts, l.yhs)
-                                 : run.d.matmul(w.view, x, l.n_tokens, l.xts, y, l.yts);
-  if (!run.ok(s, what + (heads_call ? ": matmul_heads" : ": matmul"))) return;
   std::vector<float> got;
-  if (!run.get(*yd, got, what + " y")) return;
+  if (!run_product(run, w, l, xh, y_len, heads_call, what, &got)) return;
 
   std::vector<char> in_result(got.size(), 0);
   const double bound = dot_bound(cols);
@@ -331,180 +183,6 @@ void check_large(const CheckContext& ctx, CheckResult& res) {
   res.note("largest error " + fmt(worst) + " of sum |w||x| (bound " + fmt(dot_bound(cols)) + ")");
 }
 
-// --------------------------------------------------------------------- activation rounding
-
-// Activations covering what the rounding distinguishes, 32-element block by block: ordinary
-// values, outliers, zeros of both signs, a negative largest value with an equal positive one
-// after it, halves that round to even (amax 127 makes 127 / amax exactly 1), values halfway
-// between two halves, and tiny values whose Q8_0 scale underflows fp16.
-std::vector<float> rounding_inputs(std::mt19937& rng, size_t n, int64_t salt) {
-  std::normal_distribution<float> normal(0.0f, 1.0f);
-  std::vector<float> v(n);
-  for (size_t b = 0; b < n / 32; ++b) {
-    float* x = v.data() + 32 * b;
-    const int64_t kind = (static_cast<int64_t>(b) + salt) % 7;
-    for (int j = 0; j < 32; ++j) {
-      switch (kind) {
-        case 0:
-          x[j] = normal(rng);
-          break;
-        case 1:
-          x[j] = normal(rng) * (j % 11 == 3 ? 150.0f : 0.5f);
-          break;
-        case 2:
-          x[j] = j % 2 ? -0.0f : 0.0f;
-          break;
-        case 3:
-          x[j] = std::clamp(normal(rng), -3.0f, 3.0f);
-          break;
-        case 4:
-          x[j] = static_cast<float>(static_cast<int>(rng() % 253) - 126) + 0.5f;
-          break;
-        case 5: {
-          const float h = kernels::fp16_to_fp32(static_cast<uint16_t>(rng() % 0x7800));
-          uint32_t u;
-          std::memcpy(&u, &h, 4);
-          u += 0x1000;  // halfway to the next half
-          std::memcpy(&x[j], &u, 4);
-          if (j % 2) x[j] = -x[j];
-          break;
-        }
-        default:
-          x[j] = normal(rng) * 1e-30f;
-          break;
-      }
-    }
-    if (kind == 3) {
-      x[b % 32] = -4.0f;
-      x[(b + 9) % 32] = 4.0f;
-    }
-    if (kind == 4) x[(5 * b) % 32] = b % 2 ? 127.0f : -127.0f;
-  }
-  return v;
-}
-
-// Row i's only nonzero weight (about 1 after quantization) is at column i % cols. The
-// quantized rows are checked to decode to exactly that, or the check cannot conclude.
-bool make_one_hot(Run& run, TensorType t, int64_t rows, int64_t cols, Weights& w) {
-  const uint64_t rb = kernels::row_bytes(t, cols).value();
-  w.offset = 0;
-  w.host.assign(static_cast<size_t>(rows) * rb, 0);
-  w.deq.assign(static_cast<size_t>(rows * cols), 0.0f);
-  std::vector<float> src(static_cast<size_t>(cols), 0.0f);
-  for (int64_t r = 0; r < rows; ++r) {
-    src[r % cols] = 1.0f;
-    uint8_t* row = w.host.data() + r * rb;
-    if (!run.r.expect(kernels::quantize_row(t, src.data(), row, cols),
-                      "quantize_row cannot write " + tname(t))) {
-      return false;
-    }
-    src[r % cols] = 0.0f;
-    float* deq = w.deq.data() + r * cols;
-    kernels::dequantize_row(t, row, deq, cols);
-    for (int64_t c = 0; c < cols; ++c) {
-      if ((deq[c] != 0.0f) != (c == r % cols)) {
-        run.r.expect(false, tname(t) + ": one-hot row " + std::to_string(r) +
-                                " does not decode to a single nonzero at column " +
-                                std::to_string(r % cols) + " (column " + std::to_string(c) +
-                                " is " + fmt(deq[c]) + ")");
-        return false;
-      }
-    }
-  }
-  w.buf = run.put(w.host, tname(t) + " one-hot weights");
-  if (!w.buf) return false;
-  w.view = MatrixView{t, rows, cols, rb, w.buf->bytes_ptr()};
-  return true;
-}
-
-// Every output of a one-hot product is v * x_rounded for one weight v and one activation:
-// sums of exact zeros add nothing in any order, so it must equal the float product of the CPU
-// engine's rounded activation bit for bit.
-void check_one_hot(Run& run, const Weights& w, const Layout& l, bool heads_call, uint32_t seed,
-                   const std::string& what) {
-  const int64_t cols = w.view.cols;
-  const int64_t x_len = l.x_off + (l.n_tokens - 1) * l.xts + (l.n_heads - 1) * l.xhs + cols;
-  const int64_t y_len =
-      l.y_off + (l.n_tokens - 1) * l.yts + (l.n_heads - 1) * l.yhs + l.rows_per_head;
-  std::mt19937 rng(seed);
-  const std::vector<float> xh = rounding_inputs(rng, static_cast<size_t>(x_len + 32), seed);
-  auto xd = run.put(xh, what + " x");
-  auto yd = run.put(std::vector<float>(static_cast<size_t>(y_len), kSentinel), what + " y");
-  if (!xd || !yd) return;
-  const float* x = xd->floats() + l.x_off;
-  float* y = yd->floats() + l.y_off;
-  const GpuStatus s = heads_call ? run.d.matmul_heads(w.view, l.rows_per_head, l.n_heads, x,
-                                                      l.n_tokens, l.xts, l.xhs, y, l.yts, l.yhs)
-                                 : run.d.matmul(w.view, x, l.n_tokens, l.xts, y, l.yts);
-  if (!run.ok(s, what + (heads_call ? ": matmul_heads" : ": matmul"))) return;
-  std::vector<float> got;
-  if (!run.get(*yd, got, what + " y")) return;
-  for (int64_t t = 0; t < l.n_tokens; ++t) {
-    for (int64_t h = 0; h < l.n_heads; ++h) {
-      const float* xs = xh.data() + l.x_off + t * l.xts + h * l.xhs;
-      const std::vector<float> xr = cpu_activations(w.view.type, xs, cols);
-      for (int64_t r = 0; r < l.rows_per_head; ++r) {
-        const int64_t wr = h * l.rows_per_head + r, c = wr % cols;
-        const float v = w.deq[static_cast<size_t>(wr * cols + c)];
-        const float want = v * xr[static_cast<size_t>(c)];
-        const float g = got[static_cast<size_t>(l.y_off + t * l.yts + h * l.yhs + r)];
-        uint32_t gb, wb;
-        std::memcpy(&gb, &g, 4);
-        std::memcpy(&wb, &want, 4);
-        if (gb == wb || (g == 0.0f && want == 0.0f)) continue;
-        char buf[256];
-        std::snprintf(buf, sizeof buf,
-                      ": token %lld head %lld column %lld: x = %.9g rounds to %.9g on the CPU, "
-                      "so %.9g * it = %.9g; the device gives %.9g (%.9g)",
-                      static_cast<long long>(t), static_cast<long long>(h),
-                      static_cast<long long>(c), xs[c], xr[static_cast<size_t>(c)], v, want, g,
-                      v != 0.0f ? g / v : 0.0f);
-        run.r.expect(false, what + buf);
-        return;
-      }
-    }
-  }
-}
-
-// The rounded activations themselves, for each rounding (none for F32, F16, BF16, Q8_0 from
-// q8_0 weights, Q8_1 from q4_1, Q8_K from q6_K, whose zeros decode to exact zeros), through
-// the decode kernel (up to 8 tokens) and cuBLAS (more), per matrix and per head.
-void check_rounding(const CheckContext& ctx, CheckResult& res) {
-  Run run{ctx.device, res};
-  const int64_t cols = 512, n_heads = 2;
-  for (TensorType t : {TensorType::F32, TensorType::F16, TensorType::BF16, TensorType::Q8_0,
-                       TensorType::Q4_1, TensorType::Q6_K}) {
-    Weights w;
-    if (!make_one_hot(run, t, n_heads * cols, cols, w)) return;
-    for (const int64_t nt : {int64_t{1}, int64_t{3}, int64_t{8}, int64_t{9}, int64_t{33}}) {
-      for (const bool heads : {false, true}) {
-        Layout l;
-        l.n_tokens = nt;
-        l.x_off = 1;
-        l.y_off = 3;
-        if (heads) {
-          l.n_heads = n_heads;
-          l.rows_per_head = cols;
-          l.xhs = cols + 4;
-          l.xts = n_heads * l.xhs + 8;
-          l.yhs = cols + 2;
-          l.yts = n_heads * l.yhs + 1;
-        } else {
-          l.rows_per_head = n_heads * cols;
-          l.xts = cols + 4;
-          l.yts = l.rows_per_head + 3;
-        }
-        const std::string what = tname(t) + (heads ? " heads, " : ", ") + std::to_string(nt) +
-                                 " token" + (nt > 1 ? "s" : "");
-        const size_t failures = res.failures().size();
-        check_one_hot(run, w, l, heads, 13 * static_cast<uint32_t>(nt) + heads, what);
-        if (res.failures().size() != failures) return;
-      }
-    }
-  }
-  res.note("every rounded activation equals the CPU engine's, for every rounding and path");
-}
-
 // ------------------------------------------------------------------------------- dequantize
 
 // dequantize equals dequantize_row bit for bit, into an aligned and a misaligned destination;
@@ -521,7 +199,7 @@ void check_dequantize(const CheckContext& ctx, CheckResult& res) {
       auto dst = run.put(std::vector<float>(n + 8, kSentinel), "dequantize dst");
       if (!dst) return;
       const std::string what = tname(t) + (padded ? " padded" : " packed");
-      if (!run.ok(run.d.dequantize(w.view, dst->floats() + off), what + ": dequantize")) return;
+      if (!run.ok(run.d.dequantize(w.view, dst->as<float>() + off), what + ": dequantize")) return;
       std::vector<float> got;
       if (!run.get(*dst, got, what + " dequantized")) return;
       for (size_t i = 0; i < got.size(); ++i) {
@@ -550,29 +228,29 @@ void check_refusals(const CheckContext& ctx, CheckResult& res) {
   auto xbuf = run.put(std::vector<float>(cols * 4, 1.0f), "x");
   auto ybuf = run.put(std::vector<float>(rows * 4 + cols * rows, kSentinel), "y");
   if (!wbuf || !xbuf || !ybuf) return;
-  const MatrixView iq{TensorType::IQ4_NL, rows, cols, iq_bytes, wbuf->bytes_ptr()};
+  const MatrixView iq{TensorType::IQ4_NL, rows, cols, iq_bytes, wbuf->as<uint8_t>()};
   auto refused = [&](const GpuStatus& s, const std::string& call, const std::string& name) {
     res.expect(!s.ok(), call + " accepted " + name);
     res.expect(s.message().find(name) != std::string::npos,
                call + "'s refusal does not name " + name + ": \"" + s.message() + "\"");
   };
-  float* x = xbuf->floats();
-  float* y = ybuf->floats();
+  float* x = xbuf->as<float>();
+  float* y = ybuf->as<float>();
   refused(d.matmul(iq, x, 1, cols, y, rows), "matmul", "iq4_nl");
   refused(d.matmul(iq, x, 12, 0, y, 0), "matmul (12 tokens)", "iq4_nl");
   refused(d.matmul_heads(iq, 2, 2, x, 1, cols, cols, y, rows, 2), "matmul_heads", "iq4_nl");
   refused(d.dequantize(iq, y), "dequantize", "iq4_nl");
   // Columns that are not whole blocks.
-  const MatrixView bad_cols{TensorType::Q4_K, rows, 288, 162, wbuf->bytes_ptr()};
+  const MatrixView bad_cols{TensorType::Q4_K, rows, 288, 162, wbuf->as<uint8_t>()};
   refused(d.matmul(bad_cols, x, 1, 288, y, rows), "matmul with 288 q4_K columns", "q4_K");
   refused(d.dequantize(bad_cols, y), "dequantize with 288 q4_K columns", "q4_K");
-  const MatrixView bad_q8{TensorType::Q8_0, rows, 48, 68, wbuf->bytes_ptr()};
+  const MatrixView bad_q8{TensorType::Q8_0, rows, 48, 68, wbuf->as<uint8_t>()};
   refused(d.matmul(bad_q8, x, 2, 48, y, rows), "matmul with 48 q8_0 columns", "q8_0");
 
   // Zero-sized calls succeed and write nothing.
   const uint64_t q8_bytes = kernels::row_bytes(TensorType::Q8_0, cols).value();
-  const MatrixView q8{TensorType::Q8_0, rows, cols, q8_bytes, wbuf->bytes_ptr()};
-  const MatrixView none{TensorType::Q8_0, 0, cols, q8_bytes, wbuf->bytes_ptr()};
+  const MatrixView q8{TensorType::Q8_0, rows, cols, q8_bytes, wbuf->as<uint8_t>()};
+  const MatrixView none{TensorType::Q8_0, 0, cols, q8_bytes, wbuf->as<uint8_t>()};
   run.ok(d.matmul(q8, x, 0, cols, y, rows), "matmul of 0 tokens");
   run.ok(d.matmul(none, x, 3, cols, y, rows), "matmul of a 0-row matrix");
   run.ok(d.matmul_heads(q8, 2, 0, x, 1, cols, cols, y, rows, 2), "matmul_heads of 0 heads");
@@ -631,7 +309,8 @@ void check_bandwidth(const CheckContext& ctx, CheckResult& res) {
   float ms = 0;
   if (!timed(
           [&] {
-            return d.copy_async(b.bytes_ptr(), a.bytes_ptr(), copy_bytes, gpu::StreamId::Compute);
+            return d.copy_async(b.as<uint8_t>(), a.as<uint8_t>(), copy_bytes,
+                                gpu::StreamId::Compute);
           },
           10, &ms)) {
     return;
@@ -657,11 +336,11 @@ void check_bandwidth(const CheckContext& ctx, CheckResult& res) {
     auto xd = run.put(std::vector<float>(cols * 8, 0.5f), "x");
     auto yd = run.put(std::vector<float>(rows * 8, 0.0f), "y");
     if (!wd || !xd || !yd) return;
-    const MatrixView w{t, rows, cols, rb, wd->bytes_ptr()};
+    const MatrixView w{t, rows, cols, rb, wd->as<uint8_t>()};
     for (const int64_t nt : {int64_t{1}, int64_t{8}}) {
       const int reps = 20;
-      if (!timed([&] { return d.matmul(w, xd->floats(), nt, cols, yd->floats(), rows); }, reps,
-                 &ms)) {
+      if (!timed([&] { return d.matmul(w, xd->as<float>(), nt, cols, yd->as<float>(), rows); },
+                 reps, &ms)) {
         return;
       }
       const double rate = static_cast<double>(bytes) * reps / (ms * 1e-3);

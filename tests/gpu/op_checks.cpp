@@ -13,12 +13,10 @@
 
 #include "kernels/cpu/fp16.h"
 #include "kernels/cpu/ops.h"
-#include "tests/gpu/op_check_support.h"
+#include "tests/gpu/check_support.h"
 
 namespace emoe::gpucheck {
 namespace {
-
-using namespace ops;
 
 using gpu::Device;
 using gpu::GpuStatus;

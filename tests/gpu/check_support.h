@@ -1,8 +1,11 @@
-// Helpers shared by the GPU op checks (op_checks.cpp, attention_checks.cpp): device buffers
-// reached only through the Device, sentinel-padded comparisons and random data.
+// Helpers shared by the GPU checks: device buffers reached only through the Device, uploads
+// and downloads that record failures, sentinel-padded comparisons and random data.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
+#include <cstdio>
+#include <cstring>
 #include <memory>
 #include <random>
 #include <string>
@@ -10,7 +13,7 @@
 
 #include "tests/gpu/gpu_check.h"
 
-namespace emoe::gpucheck::ops {
+namespace emoe::gpucheck {
 
 namespace gpu = kernels::gpu;
 
@@ -102,7 +105,13 @@ inline bool expect_match(CheckResult& r, const std::vector<float>& got,
   return r.expect(err <= tol, what + ": normalised error " + fmt(err) + " > " + fmt(tol));
 }
 
-// The attention cases (attention_checks.cpp).
+// The checks get the device by reference; engines and tiers take shared ownership of theirs,
+// which must not delete it.
+inline std::shared_ptr<gpu::Device> borrow(gpu::Device& d) {
+  return std::shared_ptr<gpu::Device>(&d, [](gpu::Device*) {});
+}
+
+// The attention cases (attention_checks.cpp), one entry of op_checks().
 void check_attention(const CheckContext& ctx, CheckResult& r);
 
-}  // namespace emoe::gpucheck::ops
+}  // namespace emoe::gpucheck
