@@ -3,7 +3,8 @@
 #   1. scripts/install_deps.sh
 #   2. configure build/ (Release, Ninja, CUDA when nvcc is found), build everything, run ctest
 #   3. sanitizer pass: build-asan/ with ASan+UBSan, CPU only, no GUI; only the tests whose names
-#      match $SAN_REGEX are built and run
+#      match $SAN_REGEX are built and run (gpu_checks: the GPU backend on the host reference
+#      device, so its buffers and index arrays are bounds-checked too)
 #   4. ThreadSanitizer pass: build-tsan/, CPU only, no GUI; only the tests matching $TSAN_REGEX
 #      (the expert paging tests, whose copy thread must be race-free)
 #   5. scripts/run_fuzz.sh 60, when that script exists
@@ -24,7 +25,7 @@ cd "$ROOT" || exit 1
 QUICK=${EMOE_TEST_QUICK:-0}
 CTEST_JOBS=${EMOE_TEST_JOBS:-2}
 BUILD_JOBS=${EMOE_BUILD_JOBS:-$(nproc)}
-SAN_REGEX='gguf|tokenizer|kernels|engine|model|db'
+SAN_REGEX='gguf|tokenizer|kernels|engine|model|db|gpu_checks'
 TSAN_REGEX='experts|routing_modes|routing_writer'
 FUZZ_SECONDS=60
 export QT_QPA_PLATFORM=offscreen
