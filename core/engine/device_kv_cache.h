@@ -9,6 +9,7 @@
 
 #include "core/common/status.h"
 #include "core/engine/device_buffer.h"
+#include "core/engine/sequence_slots.h"
 #include "kernels/gpu/gpu_device.h"
 #include "kernels/tensor_type.h"
 
@@ -41,9 +42,7 @@ class DeviceKvCache {
   void* v_layer(int32_t seq, int64_t layer) const;
 
  private:
-  struct Sequence {
-    bool used = false;
-    int32_t length = 0;
+  struct Rows {
     DeviceBuffer k, v;
   };
 
@@ -51,7 +50,7 @@ class DeviceKvCache {
   int64_t n_layer_, n_ctx_, k_width_, v_width_;
   kernels::TensorType type_;
   uint64_t elem_size_;
-  std::vector<Sequence> seqs_;
+  SequenceSlots<Rows> seqs_;
 };
 
 }  // namespace emoe::engine

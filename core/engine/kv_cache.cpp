@@ -15,59 +15,39 @@ KvCache::KvCache(int64_t n_layer, int64_t n_ctx, int64_t k_width, int64_t v_widt
       v_width_(v_width),
       type_(type),
       elem_size_(type == kernels::TensorType::F16 ? 2 : 4),
-      seqs_(static_cast<size_t>(max_sequences)) {}
+      seqs_(max_sequences) {}
 
 uint64_t KvCache::bytes_per_sequence() const {
   return static_cast<uint64_t>(n_layer_ * n_ctx_ * (k_width_ + v_width_)) * elem_size_;
 }
 
 uint64_t KvCache::bytes_allocated() const {
-  uint64_t n = 0;
-  for (const Sequence& s : seqs_) n += s.k.size() + s.v.size();
-  return n;
+  return seqs_.sum([](const Rows& r) { return r.k.size() + r.v.size(); });
 }
 
 Result<int32_t> KvCache::add_sequence() {
-  for (size_t i = 0; i < seqs_.size(); ++i) {
-    Sequence& s = seqs_[i];
-    if (s.used) continue;
-    const auto rows = static_cast<size_t>(n_layer_ * n_ctx_) * elem_size_;
-    const size_t bytes = static_cast<size_t>(bytes_per_sequence());
-    try {
-      s.k.assign(rows * static_cast<size_t>(k_width_), 0);
-      s.v.assign(rows * static_cast<size_t>(v_width_), 0);
-    } catch (const std::bad_alloc&) {
-      s.k = {};
-      s.v = {};
-      return out_of_memory("KV cache: cannot allocate " + std::to_string(bytes) +
-                           " bytes for a sequence of " + std::to_string(n_ctx_) + " tokens");
-    }
-    s.used = true;
-    s.length = 0;
-    return static_cast<int32_t>(i);
+  const int32_t seq = seqs_.free_slot();
+  if (seq < 0) {
+    return out_of_memory("KV cache: all " + std::to_string(seqs_.size()) +
+                         " sequence slots are in use");
   }
-  return out_of_memory("KV cache: all " + std::to_string(seqs_.size()) +
-                       " sequence slots are in use");
+  const auto rows = static_cast<size_t>(n_layer_ * n_ctx_) * elem_size_;
+  Rows r;
+  try {
+    r.k.assign(rows * static_cast<size_t>(k_width_), 0);
+    r.v.assign(rows * static_cast<size_t>(v_width_), 0);
+  } catch (const std::bad_alloc&) {
+    return out_of_memory("KV cache: cannot allocate " + std::to_string(bytes_per_sequence()) +
+                         " bytes for a sequence of " + std::to_string(n_ctx_) + " tokens");
+  }
+  seqs_.occupy(seq, std::move(r));
+  return seq;
 }
 
-void KvCache::remove_sequence(int32_t seq) {
-  if (!valid(seq)) return;
-  Sequence& s = seqs_[static_cast<size_t>(seq)];
-  s = Sequence{};
-}
-
-bool KvCache::valid(int32_t seq) const {
-  return seq >= 0 && static_cast<size_t>(seq) < seqs_.size() &&
-         seqs_[static_cast<size_t>(seq)].used;
-}
-
-int32_t KvCache::length(int32_t seq) const {
-  return valid(seq) ? seqs_[static_cast<size_t>(seq)].length : 0;
-}
-
-void KvCache::set_length(int32_t seq, int32_t length) {
-  if (valid(seq)) seqs_[static_cast<size_t>(seq)].length = length;
-}
+void KvCache::remove_sequence(int32_t seq) { seqs_.release(seq); }
+bool KvCache::valid(int32_t seq) const { return seqs_.valid(seq); }
+int32_t KvCache::length(int32_t seq) const { return seqs_.length(seq); }
+void KvCache::set_length(int32_t seq, int32_t length) { seqs_.set_length(seq, length); }
 
 size_t KvCache::offset(int64_t layer, int64_t pos, int64_t width) const {
   return static_cast<size_t>((layer * n_ctx_ + pos) * width) * elem_size_;
@@ -87,18 +67,18 @@ void put_row(const float* src, int64_t n, bool f16, uint8_t* dst) {
 }  // namespace
 
 void KvCache::store(int32_t seq, int64_t layer, int64_t pos, const float* k, const float* v) {
-  Sequence& s = seqs_[static_cast<size_t>(seq)];
+  Rows& r = seqs_.storage(seq);
   const bool f16 = type_ == kernels::TensorType::F16;
-  put_row(k, k_width_, f16, s.k.data() + offset(layer, pos, k_width_));
-  if (v_width_ > 0 && v) put_row(v, v_width_, f16, s.v.data() + offset(layer, pos, v_width_));
+  put_row(k, k_width_, f16, r.k.data() + offset(layer, pos, k_width_));
+  if (v_width_ > 0 && v) put_row(v, v_width_, f16, r.v.data() + offset(layer, pos, v_width_));
 }
 
 const void* KvCache::k_row(int32_t seq, int64_t layer, int64_t pos) const {
-  return seqs_[static_cast<size_t>(seq)].k.data() + offset(layer, pos, k_width_);
+  return seqs_.storage(seq).k.data() + offset(layer, pos, k_width_);
 }
 
 const void* KvCache::v_row(int32_t seq, int64_t layer, int64_t pos) const {
-  return seqs_[static_cast<size_t>(seq)].v.data() + offset(layer, pos, v_width_);
+  return seqs_.storage(seq).v.data() + offset(layer, pos, v_width_);
 }
 
 }  // namespace emoe::engine

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/common/status.h"
+#include "core/engine/sequence_slots.h"
 #include "kernels/tensor_type.h"
 
 namespace emoe::engine {
@@ -41,9 +42,7 @@ class KvCache {
   const void* v_row(int32_t seq, int64_t layer, int64_t pos) const;
 
  private:
-  struct Sequence {
-    bool used = false;
-    int32_t length = 0;
+  struct Rows {
     std::vector<uint8_t> k, v;
   };
   size_t offset(int64_t layer, int64_t pos, int64_t width) const;
@@ -51,7 +50,7 @@ class KvCache {
   int64_t n_layer_, n_ctx_, k_width_, v_width_;
   kernels::TensorType type_;
   size_t elem_size_;
-  std::vector<Sequence> seqs_;
+  SequenceSlots<Rows> seqs_;
 };
 
 }  // namespace emoe::engine
